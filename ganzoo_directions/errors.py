@@ -1,0 +1,42 @@
+"""Errors a user can act on. The CLI prints them as one line, without a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GanzooError(Exception):
+    """Base of every error caused by user input (names, files, options), not by a bug."""
+
+
+class UnknownNameError(GanzooError, KeyError):
+    """A generator, method or option name that is not registered."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
+        self.kind, self.name, self.valid = kind, name, sorted(valid)
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = f"unknown {self.kind} {self.name!r}"
+        close = difflib.get_close_matches(self.name, self.valid, n=1, cutoff=0.5)
+        if close:
+            text += f" (did you mean {close[0]!r}?)"
+        valid = ", ".join(self.valid) if self.valid else "none installed"
+        return f"{text}; valid {self.kind}s: {valid}"
+
+
+class PluginConflictError(GanzooError):
+    """Two plugins registered the same name."""
+
+
+class PluginLoadError(GanzooError):
+    """A plugin failed to import or register."""
+
+
+class DirectionFileError(GanzooError):
+    """A file that is not a readable direction set, or not one for this generator."""
+
+
+class RunFolderError(GanzooError):
+    """A run folder that cannot be used as asked (exists, missing, incompatible resume)."""

@@ -1,0 +1,294 @@
+"""The two interfaces plugins implement: :class:`GeneratorAdapter` and :class:`DirectionMethod`.
+
+The core knows no particular GAN and no particular method: it trains, evaluates, saves and draws
+through these classes only. Plugins subclass them and register the subclasses through the hooks in
+:mod:`ganzoo_directions.hookspecs`.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import torch
+from torch import nn
+
+from .errors import GanzooError
+from .options import Option, parse_options
+
+__all__ = [
+    "DirectionMethod",
+    "DiscoveryResult",
+    "GeneratorAdapter",
+    "KnownFactors",
+    "Option",
+    "Reporter",
+    "RunSettings",
+]
+
+
+@dataclass(frozen=True)
+class KnownFactors:
+    """Ground-truth factors of variation of a generator whose factors are known (e.g. ``sprites``).
+
+    ``directions`` is ``(F, D)``: row ``i`` is the unit latent direction that changes factor
+    ``names[i]`` alone.
+    """
+
+    names: tuple[str, ...]
+    directions: torch.Tensor  # (F, D)
+
+
+class GeneratorAdapter(nn.Module, abc.ABC):
+    """A pretrained generator G, seen through the few operations direction discovery needs.
+
+    Subclass it, set the class attributes, implement the abstract members, and register the class
+    with the ``register_generators`` hook. The host builds it as ``cls(weights=..., **options)``,
+    moves it to a device with ``.to(device)`` and freezes it; it never trains its weights.
+
+    Class attributes:
+
+    ``name``
+        What users type after ``--gen`` (lower case, dashes).
+    ``summary``
+        One line for ``zoo-dirs list``.
+    ``options``
+        ``{name: Option}``: the generator's settings (class index, truncation, latent space, ...), set
+        on the CLI with ``--gen-option KEY=VALUE``. Values arrive parsed in ``self.config``.
+    ``latent_spaces``
+        The latent spaces directions can live in (``("z",)``, or ``("w", "z")`` for StyleGAN2); the
+        one in use is ``self.latent_space``.
+    ``recommended_steps``
+        Training steps for a useful run; ``zoo-dirs discover`` uses it when ``--steps`` is not given.
+
+    The latent in all methods below is the space directions are found in (e.g. W for StyleGAN2):
+    ``sample_latents`` returns points of that space and ``render`` maps them to images.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    options: ClassVar[Mapping[str, Option]] = {}
+    latent_spaces: ClassVar[tuple[str, ...]] = ("z",)
+    recommended_steps: ClassVar[int] = 200_000
+
+    def __init__(self, weights: str | None = None, **options: Any) -> None:
+        super().__init__()
+        self.weights_source = weights
+        self.config: dict[str, Any] = parse_options(self.options, options, what=f"generator {self.name!r}")
+        self.latent_space: str = self.latent_spaces[0]
+        self._fingerprint: str | None = None
+
+    # -- what the generator is --------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def latent_dim(self) -> int:
+        """D, the dimension of the latent space directions live in."""
+
+    @property
+    @abc.abstractmethod
+    def image_size(self) -> int:
+        """Height (= width) in pixels of the images ``render`` returns."""
+
+    image_channels: ClassVar[int] = 3
+
+    @property
+    def max_directions(self) -> int:
+        """The largest K this generator supports (by default the latent dimension D)."""
+        return self.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        """Where the generator's tensors live."""
+        for tensor in self.state_dict().values():
+            return tensor.device
+        return torch.device("cpu")
+
+    # -- what the generator does ------------------------------------------------------------------
+    @abc.abstractmethod
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` latents from the generator's prior (in its latent space), on ``self.device``.
+
+        :param n: how many.
+        :param generator: a ``torch.Generator`` (on ``self.device``) to draw from, for reproducible
+            runs; ``None`` uses the global generator.
+        :return: ``(n, D)`` tensor.
+        """
+
+    @abc.abstractmethod
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        """Render latents to images.
+
+        Must be differentiable with respect to ``latents`` (gradients flow to the deformator), and
+        deterministic: the same latent gives the same image (fix any noise inputs), so that the
+        images of one pair differ only by the shift.
+
+        :param latents: ``(n, D)`` points of the latent space, on ``self.device``.
+        :return: ``(n, C, H, W)`` images in ``[-1, 1]``.
+        """
+
+    def load_weights(self, source: str) -> None:
+        """Load pretrained weights from ``source`` (a local path or a Hub reference).
+
+        Called by the host when the user passes ``--weights``. The default refuses: a generator
+        that needs no weights (a procedural renderer) keeps it. Implementations must never unpickle
+        untrusted bytes (use safetensors, or ``torch.load(..., weights_only=True)``).
+        """
+        raise GanzooError(f"generator {self.name!r} takes no weights (got {source!r})")
+
+    def known_factors(self) -> KnownFactors | None:
+        """The true factor directions where they are known (synthetic generators); else ``None``."""
+        return None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the generator's tensors (names, shapes, dtypes and bytes), in hex.
+
+        Recorded in every direction file, so a direction set can be checked against the generator
+        it is applied to. Adapters that load a file may override it with the file's hash.
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for key, tensor in sorted(self.state_dict().items()):
+                t = tensor.detach().to("cpu").contiguous()
+                digest.update(f"{key}:{tuple(t.shape)}:{t.dtype}".encode())
+                digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies this generator in a direction file's metadata."""
+        return {
+            "name": self.name,
+            "options": self.config,
+            "weights": self.weights_source,
+            "fingerprint": self.fingerprint,
+            "latent_space": self.latent_space,
+            "latent_dim": self.latent_dim,
+            "image_size": self.image_size,
+        }
+
+
+class Reporter(Protocol):
+    """Receives progress from a running discovery (the CLI draws it; tests ignore it)."""
+
+    def start(self, total_steps: int, first_step: int) -> None:
+        """Training is about to run steps ``first_step .. total_steps - 1``."""
+
+    def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
+        """Step ``step`` finished; ``stats`` (averaged losses, running RCA) when it was a log step."""
+
+    def message(self, text: str) -> None:
+        """A line for the user."""
+
+    def finish(self) -> None:
+        """Training ended (normally or not)."""
+
+
+class SilentReporter:
+    """A :class:`Reporter` that shows nothing."""
+
+    def start(self, total_steps: int, first_step: int) -> None:
+        pass
+
+    def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class RunSettings:
+    """The settings every discovery run shares (the paper's defaults where it gives them)."""
+
+    num_directions: int = 128
+    steps: int = 200_000
+    batch_size: int = 32
+    lr: float = 1e-4
+    eps_max: float = 6.0  # eps ~ U[-eps_max, eps_max] ...
+    eps_min: float = 0.5  # ... with |eps| >= eps_min
+    seed: int = 0
+    device: str = "cpu"
+    run_dir: Path | None = None
+    resume: bool = False
+    checkpoint_every: int = 500
+    log_every: int = 25
+    reconstructor: str = "auto"
+    reporter: Reporter = field(default_factory=SilentReporter)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings that define the result (for metadata and resume checks)."""
+        return {
+            "num_directions": self.num_directions,
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "eps_max": self.eps_max,
+            "eps_min": self.eps_min,
+            "seed": self.seed,
+            "reconstructor": self.reconstructor,
+        }
+
+
+@dataclass
+class DiscoveryResult:
+    """What a method returns: the directions, and how to apply them.
+
+    ``directions`` is ``(K, D)`` with unit rows (for a nonlinear deformator: each direction's
+    normalised centroid). ``deformator`` maps ``(k, eps)`` to a latent shift; ``None`` means the shift
+    is ``eps * directions[k]``. ``reconstructor`` is the trained R, when the method has one.
+    """
+
+    directions: torch.Tensor  # (K, D)
+    deformator: nn.Module | None = None
+    reconstructor: nn.Module | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class DirectionMethod(abc.ABC):
+    """A way to find K directions in a generator's latent space.
+
+    Subclass it (or :class:`ganzoo_directions.training.TrainedMethod` for methods trained with the
+    shared loop), set the class attributes and register it with the ``register_direction_methods``
+    hook. The host builds it as ``cls(**hyperparameters)`` and calls :meth:`discover` once.
+
+    Class attributes:
+
+    ``name``
+        What users type after ``--method``.
+    ``summary``
+        One line for ``zoo-dirs list``.
+    ``hyperparameters``
+        ``{name: Option}``: the method's own settings, set on the CLI with ``--param KEY=VALUE``;
+        parsed values are in ``self.hparams``.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    hyperparameters: ClassVar[Mapping[str, Option]] = {}
+
+    def __init__(self, **hparams: Any) -> None:
+        self.hparams: dict[str, Any] = parse_options(
+            self.hyperparameters, hparams, what=f"method {self.name!r}"
+        )
+
+    @abc.abstractmethod
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        """Find ``settings.num_directions`` directions in ``generator``'s latent space.
+
+        :param generator: the frozen generator, already on ``settings.device``.
+        :param settings: shared settings; ``settings.run_dir`` is where checkpoints may be written,
+            and ``settings.resume`` asks to continue from the last one.
+        :return: the directions (and the deformator and reconstructor, if the method trains them).
+        """
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies this method's run in a direction file's metadata."""
+        return {"name": self.name, "hyperparameters": self.hparams}

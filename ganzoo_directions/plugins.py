@@ -1,0 +1,202 @@
+"""The plugin manager: loads plugins from entry points and builds the registry of names.
+
+Plugins are found through the entry-point group ``ganzoo_directions``; the built-in generators and
+methods are plugin distributions too (``plugins/ganzoo-directions-*``), so they take the same road as
+a third-party plugin. Set ``GANZOO_DIRECTIONS_PLUGINS`` to a comma-separated list of distribution names
+to load only those (an empty value loads none).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginConflictError, PluginLoadError, UnknownNameError
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+ENV_PLUGINS = "GANZOO_DIRECTIONS_PLUGINS"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One loaded plugin: its entry-point name and the distribution it comes from."""
+
+    name: str
+    distribution: str
+    version: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution} {self.version}"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A generator or method class, and the plugin that registered it."""
+
+    name: str
+    cls: type
+    plugin: PluginInfo
+
+
+class Registry:
+    """Every registered generator and method, by name."""
+
+    def __init__(self, generators: dict[str, Registered], methods: dict[str, Registered]) -> None:
+        self.generators = generators
+        self.methods = methods
+
+    def generator(self, name: str) -> Registered:
+        """The generator registered as ``name``; :class:`UnknownNameError` lists the valid ones."""
+        try:
+            return self.generators[name]
+        except KeyError:
+            raise UnknownNameError("generator", name, self.generators) from None
+
+    def method(self, name: str) -> Registered:
+        """The method registered as ``name``; :class:`UnknownNameError` lists the valid ones."""
+        try:
+            return self.methods[name]
+        except KeyError:
+            raise UnknownNameError("method", name, self.methods) from None
+
+
+def _normalise(dist_name: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
+def _selected_distributions() -> set[str] | None:
+    value = os.environ.get(ENV_PLUGINS)
+    if value is None:
+        return None
+    return {_normalise(name) for name in value.split(",") if name.strip()}
+
+
+class PluginHost:
+    """A pluggy ``PluginManager`` named ``ganzoo_directions`` plus what it loaded from where."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}  # pluggy plugin name -> info
+        self._registry: Registry | None = None
+
+    def load_entry_points(self) -> None:
+        """Import and register every plugin announced in the ``ganzoo_directions`` group."""
+        selected = _selected_distributions()
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = entry_point.dist
+            dist_name = dist.metadata["Name"] if dist is not None else "<unknown distribution>"
+            version = dist.version if dist is not None else "?"
+            if selected is not None and _normalise(dist_name) not in selected:
+                continue
+            if self.pm.has_plugin(entry_point.name):
+                continue
+            try:
+                module = entry_point.load()
+            except Exception as exc:
+                raise PluginLoadError(
+                    f"plugin {entry_point.name!r} from {dist_name} {version} failed to import "
+                    f"({entry_point.value}): {type(exc).__name__}: {exc}"
+                ) from exc
+            self.register(module, PluginInfo(entry_point.name, dist_name, version))
+
+    def register(self, plugin: Any, info: PluginInfo) -> None:
+        """Register a plugin object (a module, or anything with hook implementations)."""
+        try:
+            self.pm.register(plugin, name=info.name)
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginLoadError(f"plugin {info.name!r} from {info.label}: {exc}") from exc
+        self.plugins[info.name] = info
+        self._registry = None
+
+    def registry(self) -> Registry:
+        """Call the registration hooks (once) and return the names they registered."""
+        if self._registry is None:
+            from .interfaces import DirectionMethod, GeneratorAdapter
+
+            generators = self._collect("register_generators", GeneratorAdapter, "generator")
+            methods = self._collect("register_direction_methods", DirectionMethod, "method")
+            self._registry = Registry(generators, methods)
+        return self._registry
+
+    def _collect(self, hook_name: str, base: type, kind: str) -> dict[str, Registered]:
+        found: dict[str, Registered] = {}
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            info = self.plugins.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
+
+            def register(cls: type, _info: PluginInfo = info) -> None:
+                if not (isinstance(cls, type) and issubclass(cls, base)):
+                    raise PluginLoadError(
+                        f"plugin {_info.name!r} from {_info.label} registered {cls!r}, "
+                        f"which is not a {base.__name__} subclass"
+                    )
+                name = getattr(cls, "name", None)
+                if not isinstance(name, str) or not name:
+                    raise PluginLoadError(
+                        f"plugin {_info.name!r} from {_info.label} registered {cls.__name__} "
+                        "without a 'name' class attribute"
+                    )
+                if name in found:
+                    other = found[name].plugin
+                    raise PluginConflictError(
+                        f"{kind} {name!r} is registered twice: by {other.label} "
+                        f"(plugin {other.name!r}) and by {_info.label} (plugin {_info.name!r}); "
+                        f"uninstall one, or choose plugins with {ENV_PLUGINS}"
+                    )
+                found[name] = Registered(name, cls, _info)
+
+            try:
+                impl.function(register=register)
+            except (PluginConflictError, PluginLoadError):
+                raise
+            except Exception as exc:
+                raise PluginLoadError(
+                    f"plugin {info.name!r} from {info.label} failed in {hook_name}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        return dict(sorted(found.items()))
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The loaded plugins as plain data: name, distribution, version, hooks."""
+        rows = []
+        for name, info in sorted(self.plugins.items()):
+            plugin = self.pm.get_plugin(name)
+            hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+            rows.append(
+                {"name": name, "distribution": info.distribution, "version": info.version,
+                 "hooks": hooks}
+            )
+        return rows
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, with entry points loaded on first use."""
+    global _host
+    if _host is None:
+        host = PluginHost()
+        host.load_entry_points()
+        _host = host
+    return _host
+
+
+def get_registry() -> Registry:
+    """The registry of the process-wide host."""
+    return get_host().registry()
+
+
+def reset() -> None:
+    """Forget the loaded plugins (tests use it after changing the environment)."""
+    global _host
+    _host = None
