@@ -1,0 +1,156 @@
+"""Deformators: the maps A(k, eps) from a direction index and a magnitude to a latent shift.
+
+They are building blocks shared by methods and by the direction-file format (a saved direction set
+names its deformator's kind and config, so it can be applied without the method's plugin):
+
+``linear``  A(k, eps) = eps * a_k, a_k the columns of a free D x K matrix (Voynov & Babenko).
+``unit``    the same with unit-norm columns.
+``ortho``   the same with orthonormal columns: the first K columns of expm(S - S^T) (Voynov & Babenko's
+            default); needs K <= D.
+``mlp``     the paper's deformator: 3 fully connected layers (hidden width 1024) on the input
+            e_k * eps, with A(0) = 0 enforced by subtracting the network's output at 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import GanzooError
+
+
+class Deformator(nn.Module):
+    """Base class: ``forward(k, eps)`` with ``k`` ``(B,)`` long and ``eps`` ``(B,)`` float -> ``(B, D)``."""
+
+    kind: ClassVar[str]
+    linear: ClassVar[bool] = True  # A(k, eps) = eps * a_k for a fixed vector a_k
+
+    def __init__(self, num_directions: int, latent_dim: int) -> None:
+        super().__init__()
+        self.num_directions = num_directions
+        self.latent_dim = latent_dim
+
+    def config(self) -> dict[str, Any]:
+        """Everything besides the weights that rebuilds this deformator."""
+        return {"kind": self.kind, "num_directions": self.num_directions, "latent_dim": self.latent_dim}
+
+    def direction_matrix(self) -> torch.Tensor:
+        """``(D, K)`` matrix whose column k is a_k (linear kinds only)."""
+        raise NotImplementedError
+
+    def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        # k: (B,) long, eps: (B,) -> (B, D)
+        return self.direction_matrix().t()[k] * eps[:, None]
+
+    @torch.no_grad()
+    def unit_directions(self, eps_max: float = 6.0, eps_min: float = 0.5) -> torch.Tensor:
+        """``(K, D)`` unit vectors: a_k / |a_k| for linear kinds, the sign-aligned centroid otherwise."""
+        if self.linear:
+            return F.normalize(self.direction_matrix().t(), dim=1)
+        return direction_centroids(self, eps_max, eps_min)
+
+
+class LinearDeformator(Deformator):
+    """A free D x K matrix, initialised to the first K columns of the identity (as Voynov & Babenko)."""
+
+    kind = "linear"
+
+    def __init__(self, num_directions: int, latent_dim: int) -> None:
+        super().__init__(num_directions, latent_dim)
+        self.weight = nn.Parameter(torch.eye(latent_dim, num_directions))  # (D, K)
+
+    def direction_matrix(self) -> torch.Tensor:
+        return self.weight
+
+
+class UnitDeformator(LinearDeformator):
+    """Columns normalised to unit length at every use, so only their direction is learned."""
+
+    kind = "unit"
+
+    def direction_matrix(self) -> torch.Tensor:
+        return F.normalize(self.weight, dim=0)
+
+
+class OrthoDeformator(Deformator):
+    """Orthonormal columns: the first K columns of expm(S - S^T), S a free D x D matrix."""
+
+    kind = "ortho"
+
+    def __init__(self, num_directions: int, latent_dim: int) -> None:
+        if num_directions > latent_dim:
+            raise GanzooError(
+                f"the 'ortho' deformator needs K <= D, got K={num_directions} > D={latent_dim}"
+            )
+        super().__init__(num_directions, latent_dim)
+        # near zero: starts near the identity, as in Voynov & Babenko (their init scale 1e-3)
+        self.log_mat_half = nn.Parameter(1e-3 * torch.randn(latent_dim, latent_dim))
+
+    def direction_matrix(self) -> torch.Tensor:
+        skew = self.log_mat_half - self.log_mat_half.t()
+        return torch.linalg.matrix_exp(skew)[:, : self.num_directions]  # (D, K)
+
+
+class MLPDeformator(Deformator):
+    """The paper's A: Linear(K, H) - ELU - Linear(H, H) - ELU - Linear(H, D) on e_k * eps.
+
+    The first layer on a one-hot times eps is ``eps * W1[:, k] + b1``, computed by indexing (the
+    same numbers as the matrix product, without building the one-hot). The network's output at 0 is
+    subtracted so that a zero magnitude is no shift: A(k, 0) = 0.
+    """
+
+    kind = "mlp"
+    linear = False
+
+    def __init__(self, num_directions: int, latent_dim: int, hidden: int = 1024) -> None:
+        super().__init__(num_directions, latent_dim)
+        self.hidden = hidden
+        self.fc1 = nn.Linear(num_directions, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, latent_dim)
+        self.act = nn.ELU()
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "hidden": self.hidden}
+
+    def _trunk(self, h1: torch.Tensor) -> torch.Tensor:
+        return self.fc3(self.act(self.fc2(self.act(h1))))
+
+    def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        h1 = self.fc1.weight.t()[k] * eps[:, None] + self.fc1.bias  # (B, H) == fc1(one_hot(k) * eps)
+        both = self._trunk(torch.cat([h1, self.fc1.bias[None]], dim=0))  # (B + 1, D)
+        return both[:-1] - both[-1:]
+
+
+DEFORMATORS: dict[str, type[Deformator]] = {
+    cls.kind: cls for cls in (LinearDeformator, UnitDeformator, OrthoDeformator, MLPDeformator)
+}
+
+
+def build_deformator(kind: str, num_directions: int, latent_dim: int, **config: Any) -> Deformator:
+    """Build a deformator of ``kind`` (one of :data:`DEFORMATORS`)."""
+    if kind not in DEFORMATORS:
+        raise GanzooError(f"unknown deformator {kind!r}; valid: {', '.join(DEFORMATORS)}")
+    return DEFORMATORS[kind](num_directions, latent_dim, **config)
+
+
+def magnitude_grid(eps_max: float, eps_min: float, n: int = 8) -> torch.Tensor:
+    """``(2n,)`` magnitudes spread over the training range, both signs."""
+    half = torch.linspace(eps_min, eps_max, n)
+    return torch.cat([-half.flip(0), half])
+
+
+@torch.no_grad()
+def direction_centroids(deformator: Deformator, eps_max: float, eps_min: float) -> torch.Tensor:
+    """``(K, D)``: for each k, the normalised mean of the unit, sign-aligned codes sign(eps) A(k, eps)
+    over a grid of magnitudes in the training range."""
+    device = next(deformator.parameters()).device
+    grid = magnitude_grid(eps_max, eps_min).to(device)  # (M,)
+    K, M = deformator.num_directions, grid.numel()
+    k = torch.arange(K, device=device).repeat_interleave(M)  # (K*M,)
+    eps = grid.repeat(K)  # (K*M,)
+    codes = F.normalize(deformator(k, eps), dim=1) * eps.sign()[:, None]  # (K*M, D)
+    return F.normalize(codes.view(K, M, -1).mean(1), dim=1)

@@ -1,0 +1,188 @@
+"""Direction sets: the ``directions.safetensors`` file a run produces, and applying it to latents.
+
+Layout of the file (safetensors, nothing is pickled):
+
+tensors
+    ``directions``        ``(K, D)`` float32 unit rows: direction k (for a nonlinear deformator, the
+                          normalised centroid of its sign-aligned shift codes).
+    ``deformator.<name>`` the deformator's weights, when the set has one.
+metadata (string -> string)
+    ``format``            ``"ganzoo-directions"``
+    ``format_version``    ``"1"``
+    ``spec``              JSON: generator (name, options, weights, fingerprint, latent space and dim,
+                          image size), method (name, hyper-parameters), deformator config, settings
+                          (K, eps range, steps, batch, lr, seed), package version, created, metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .deformators import Deformator, build_deformator
+from .errors import DirectionFileError, GanzooError
+from .interfaces import GeneratorAdapter
+from .io import atomic_write_bytes
+
+FORMAT_NAME = "ganzoo-directions"
+FORMAT_VERSION = 1
+FILE_NAME = "directions.safetensors"
+
+
+@dataclass
+class DirectionSet:
+    """K directions in a generator's latent space, with what made them.
+
+    ``spec`` is the metadata dictionary described in the module docstring.
+    """
+
+    directions: torch.Tensor  # (K, D)
+    deformator: Deformator | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_directions(self) -> int:
+        return self.directions.shape[0]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.directions.shape[1]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.spec.setdefault("metrics", {})
+
+    # -- using it ---------------------------------------------------------------------------------
+    def to(self, device: torch.device | str) -> DirectionSet:
+        """Move the tensors to ``device`` (in place); returns ``self``."""
+        self.directions = self.directions.to(device)
+        if self.deformator is not None:
+            self.deformator.to(device)
+        return self
+
+    def shift(self, k: torch.Tensor | int, eps: torch.Tensor | float, n: int | None = None) -> torch.Tensor:
+        """The latent shift A(k, eps): ``(B, D)``.
+
+        ``k`` and ``eps`` are ``(B,)`` tensors, or numbers broadcast to ``n`` rows (default 1).
+        Without a deformator the shift is ``eps * directions[k]``.
+        """
+        device = self.directions.device
+        rows = n if n is not None else max(torch.as_tensor(k).numel(), torch.as_tensor(eps).numel())
+        k = torch.as_tensor(k, device=device, dtype=torch.long).reshape(-1).expand(rows)
+        eps = torch.as_tensor(eps, device=device, dtype=torch.float32).reshape(-1).expand(rows)
+        if bool((k < 0).any() or (k >= self.num_directions).any()):
+            raise GanzooError(f"direction index out of range 0..{self.num_directions - 1}")
+        if self.deformator is not None:
+            return self.deformator(k, eps)
+        return self.directions[k] * eps[:, None]
+
+    def apply(self, latents: torch.Tensor, k: torch.Tensor | int, eps: torch.Tensor | float) -> torch.Tensor:
+        """``latents + A(k, eps)`` for a ``(B, D)`` batch of latents."""
+        if latents.shape[-1] != self.latent_dim:
+            raise GanzooError(
+                f"latents have dimension {latents.shape[-1]}, the direction set {self.latent_dim}"
+            )
+        return latents + self.shift(k, eps, n=latents.shape[0])
+
+    def check_generator(self, generator: GeneratorAdapter, *, allow_mismatch: bool = False) -> None:
+        """Refuse a generator other than the one the set was made for.
+
+        Latent space and dimension must match; a different weights fingerprint is refused too unless
+        ``allow_mismatch`` (the latent dimension must match even then).
+        """
+        made_for = self.spec.get("generator", {})
+        if generator.latent_dim != self.latent_dim:
+            raise DirectionFileError(
+                f"direction set has latent dimension {self.latent_dim}, generator "
+                f"{generator.name!r} has {generator.latent_dim}"
+            )
+        if allow_mismatch:
+            return
+        problems = []
+        if made_for.get("name") not in (None, generator.name):
+            problems.append(f"generator {made_for.get('name')!r} (this is {generator.name!r})")
+        if made_for.get("latent_space") not in (None, generator.latent_space):
+            problems.append(f"latent space {made_for.get('latent_space')!r} (this is {generator.latent_space!r})")
+        if made_for.get("fingerprint") not in (None, generator.fingerprint):
+            problems.append(
+                f"weights {made_for.get('fingerprint', '')[:12]} (these are {generator.fingerprint[:12]})"
+            )
+        if problems:
+            raise DirectionFileError(
+                "direction set was made for " + ", ".join(problems)
+                + "; pass --allow-mismatch to apply it anyway"
+            )
+
+    # -- the file ---------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the set to ``path`` (a file, or a folder that gets ``directions.safetensors``)."""
+        from safetensors.torch import save
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / FILE_NAME
+        tensors = {"directions": self.directions.detach().float().cpu().contiguous()}
+        spec = dict(self.spec)
+        if self.deformator is not None:
+            spec["deformator"] = self.deformator.config()
+            for name, tensor in self.deformator.state_dict().items():
+                tensors[f"deformator.{name}"] = tensor.detach().cpu().contiguous()
+        else:
+            spec.pop("deformator", None)
+        metadata = {
+            "format": FORMAT_NAME,
+            "format_version": str(FORMAT_VERSION),
+            "spec": json.dumps(spec, sort_keys=True),
+        }
+        atomic_write_bytes(path, save(tensors, metadata=metadata))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> DirectionSet:
+        """Read a direction set; anything that is not one gets a :class:`DirectionFileError`."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / FILE_NAME
+        if not path.is_file():
+            raise DirectionFileError(f"{path}: no such file")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                metadata = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+        except Exception as exc:
+            raise DirectionFileError(f"{path}: not a safetensors file ({exc})") from None
+        if metadata.get("format") != FORMAT_NAME:
+            raise DirectionFileError(f"{path}: not a direction set (no '{FORMAT_NAME}' header)")
+        version = metadata.get("format_version")
+        if version != str(FORMAT_VERSION):
+            raise DirectionFileError(
+                f"{path}: direction-set format version {version}, this package reads {FORMAT_VERSION}"
+                " (upgrade ganzoo-directions, or re-export the set)"
+            )
+        try:
+            spec = json.loads(metadata["spec"])
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise DirectionFileError(f"{path}: metadata 'spec' is missing or not JSON ({exc})") from None
+        directions = tensors.pop("directions", None)
+        if directions is None or directions.ndim != 2:
+            raise DirectionFileError(f"{path}: no (K, D) 'directions' tensor")
+        deformator = None
+        if "deformator" in spec:
+            config = dict(spec["deformator"])
+            state = {k.removeprefix("deformator."): v for k, v in tensors.items() if k.startswith("deformator.")}
+            try:
+                deformator = build_deformator(config.pop("kind"), **config)
+                deformator.load_state_dict(state)
+            except (GanzooError, KeyError, TypeError, RuntimeError) as exc:
+                raise DirectionFileError(f"{path}: deformator does not load ({exc})") from None
+            if (deformator.num_directions, deformator.latent_dim) != tuple(directions.shape):
+                raise DirectionFileError(f"{path}: deformator and directions disagree on (K, D)")
+            deformator.eval()
+        return cls(directions, deformator, spec).to(device)

@@ -1,0 +1,79 @@
+"""Reconstructors R: from an image pair, predict the direction index (logits over K) and the magnitude.
+
+Both see the two images concatenated along channels (6 input channels for RGB), as in Voynov &
+Babenko and the paper: a LeNet-style network for images up to 64 px, a ResNet-18 (torchvision, not
+pretrained) for larger ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import GanzooError
+
+RECONSTRUCTORS = ("lenet", "resnet18")
+
+
+class LeNetReconstructor(nn.Module):
+    """Three 5x5 conv layers with batch norm and max pooling, global average, two heads."""
+
+    def __init__(self, num_directions: int, channels: int = 3, width: int = 2) -> None:
+        super().__init__()
+        c1, c2, c3, hidden = 3 * width, 8 * width, 60 * width, 42 * width
+        self.features = nn.Sequential(
+            nn.Conv2d(2 * channels, c1, 5), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 5), nn.BatchNorm2d(c3), nn.ReLU(),
+        )  # fmt: skip
+        self.direction_head = nn.Sequential(
+            nn.Linear(c3, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, num_directions)
+        )
+        self.magnitude_head = nn.Sequential(
+            nn.Linear(c3, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # x0, x1: (B, C, H, W) -> logits (B, K), eps_hat (B,)
+        features = self.features(torch.cat([x0, x1], dim=1)).mean(dim=(2, 3))  # (B, c3)
+        return self.direction_head(features), self.magnitude_head(features).squeeze(1)
+
+
+class ResNetReconstructor(nn.Module):
+    """torchvision's ResNet-18 (random init) with a 6-channel stem and two linear heads."""
+
+    def __init__(self, num_directions: int, channels: int = 3) -> None:
+        super().__init__()
+        from torchvision.models import resnet18
+
+        backbone = resnet18(weights=None)
+        backbone.conv1 = nn.Conv2d(2 * channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        nn.init.kaiming_normal_(backbone.conv1.weight, mode="fan_out", nonlinearity="relu")
+        backbone.fc = nn.Identity()
+        self.backbone = backbone
+        self.direction_head = nn.Linear(512, num_directions)
+        self.magnitude_head = nn.Linear(512, 1)
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.backbone(torch.cat([x0, x1], dim=1))  # (B, 512)
+        return self.direction_head(features), self.magnitude_head(features).squeeze(1)
+
+
+def choose_reconstructor(requested: str, image_size: int) -> str:
+    """``auto`` picks LeNet up to 64 px and ResNet-18 above, as the paper."""
+    if requested == "auto":
+        return "lenet" if image_size <= 64 else "resnet18"
+    if requested not in RECONSTRUCTORS:
+        raise GanzooError(f"unknown reconstructor {requested!r}; valid: auto, {', '.join(RECONSTRUCTORS)}")
+    return requested
+
+
+def build_reconstructor(kind: str, num_directions: int, channels: int = 3, **config: Any) -> nn.Module:
+    """Build a reconstructor of ``kind`` (``lenet`` or ``resnet18``)."""
+    if kind == "lenet":
+        return LeNetReconstructor(num_directions, channels, **config)
+    if kind == "resnet18":
+        return ResNetReconstructor(num_directions, channels)
+    raise GanzooError(f"unknown reconstructor {kind!r}; valid: {', '.join(RECONSTRUCTORS)}")
