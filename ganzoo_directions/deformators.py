@@ -43,7 +43,7 @@ class Deformator(nn.Module):
 
     def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         # k: (B,) long, eps: (B,) -> (B, D)
-        return self.direction_matrix().t()[k] * eps[:, None]
+        return scaled_one_hot(k, eps, self.num_directions) @ self.direction_matrix().t()
 
     @torch.no_grad()
     def unit_directions(self, eps_max: float = 6.0, eps_min: float = 0.5) -> torch.Tensor:
@@ -82,9 +82,7 @@ class OrthoDeformator(Deformator):
 
     def __init__(self, num_directions: int, latent_dim: int) -> None:
         if num_directions > latent_dim:
-            raise GanzooError(
-                f"the 'ortho' deformator needs K <= D, got K={num_directions} > D={latent_dim}"
-            )
+            raise GanzooError(f"the 'ortho' deformator needs K <= D, got K={num_directions} > D={latent_dim}")
         super().__init__(num_directions, latent_dim)
         # near zero: starts near the identity, as in Voynov & Babenko (their init scale 1e-3)
         self.log_mat_half = nn.Parameter(1e-3 * torch.randn(latent_dim, latent_dim))
@@ -97,9 +95,7 @@ class OrthoDeformator(Deformator):
 class MLPDeformator(Deformator):
     """The paper's A: Linear(K, H) - ELU - Linear(H, H) - ELU - Linear(H, D) on e_k * eps.
 
-    The first layer on a one-hot times eps is ``eps * W1[:, k] + b1``, computed by indexing (the
-    same numbers as the matrix product, without building the one-hot). The network's output at 0 is
-    subtracted so that a zero magnitude is no shift: A(k, 0) = 0.
+    The network's output at 0 is subtracted so that a zero magnitude is no shift: A(k, 0) = 0.
     """
 
     kind = "mlp"
@@ -120,9 +116,18 @@ class MLPDeformator(Deformator):
         return self.fc3(self.act(self.fc2(self.act(h1))))
 
     def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        h1 = self.fc1.weight.t()[k] * eps[:, None] + self.fc1.bias  # (B, H) == fc1(one_hot(k) * eps)
-        both = self._trunk(torch.cat([h1, self.fc1.bias[None]], dim=0))  # (B + 1, D)
+        x = scaled_one_hot(k, eps, self.num_directions)  # (B, K)
+        both = self._trunk(self.fc1(torch.cat([x, torch.zeros_like(x[:1])])))  # (B + 1, D)
         return both[:-1] - both[-1:]
+
+
+def scaled_one_hot(k: torch.Tensor, eps: torch.Tensor, num_directions: int) -> torch.Tensor:
+    """The deformator input e_k * eps: ``(B, K)``.
+
+    A matrix product with it is deterministic on multi-threaded CPUs, unlike the backward of row
+    indexing (an accumulating scatter whose float additions run in a thread-dependent order).
+    """
+    return F.one_hot(k, num_directions).to(eps.dtype) * eps[:, None]
 
 
 DEFORMATORS: dict[str, type[Deformator]] = {
