@@ -1,0 +1,287 @@
+"""The one training loop every trained method shares.
+
+A frozen generator G, a deformator A and a reconstructor R. Each step draws B latents z and, for each,
+S shifts (k_s, eps_s) (S = 1 for Voynov & Babenko, S = 2 for the paper's consecutive shifts), renders
+
+    x_0 = G(z)   (no autograd graph)
+    x_s = G(z + A(k_1, eps_1) + ... + A(k_s, eps_s))     s = 1..S   (one batched generator call)
+
+and asks R to recover (k_s, eps_s) from each pair (x_{s-1}, x_s). The loss is, summed over the S pairs,
+CE(k) + lambda * |eps_hat - eps|, plus whatever regulariser the method adds (the centroid loss).
+
+Checkpoints are written atomically every ``checkpoint_every`` steps, at the end and on Ctrl-C; a
+resumed run reproduces the uninterrupted one exactly (same seed, same device).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from .deformators import DEFORMATORS, Deformator, build_deformator
+from .errors import RunFolderError
+from .interfaces import DirectionMethod, DiscoveryResult, GeneratorAdapter, Option, RunSettings
+from .io import atomic_torch_save, atomic_write_bytes
+from .reconstructors import build_reconstructor, choose_reconstructor
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
+
+
+def sample_magnitudes(
+    shape: tuple[int, ...],
+    eps_max: float,
+    eps_min: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """eps ~ U[-eps_max, eps_max], then pushed out to |eps| >= eps_min (Voynov & Babenko's law)."""
+    eps = (2 * torch.rand(shape, generator=generator, device=device) - 1) * eps_max
+    return torch.where(eps.abs() < eps_min, eps_min * torch.where(eps < 0, -1.0, 1.0), eps)
+
+
+class TrainedMethod(DirectionMethod):
+    """A method trained with the shared loop. Subclasses choose the number of consecutive shifts,
+    the default deformator, the magnitude-loss weight lambda, and may add a regulariser.
+
+    Hyper-parameters every trained method has (``--param KEY=VALUE``):
+    ``deformator`` (linear, unit, ortho, mlp), ``hidden`` (MLP width), ``shift_weight`` (lambda).
+    """
+
+    shifts_per_sample: ClassVar[int] = 1
+    hyperparameters: ClassVar[Mapping[str, Option]] = {}
+
+    @classmethod
+    def common_hyperparameters(cls, deformator: str, shift_weight: float) -> dict[str, Option]:
+        """The hyper-parameters every trained method has, with the method's defaults."""
+        return {
+            "deformator": Option(deformator, "parametrisation of A", choices=tuple(DEFORMATORS)),
+            "hidden": Option(1024, "hidden width of the 'mlp' deformator"),
+            "shift_weight": Option(shift_weight, "lambda, weight of the magnitude loss |eps_hat - eps|"),
+        }
+
+    def build_deformator(self, num_directions: int, latent_dim: int) -> Deformator:
+        kind = self.hparams["deformator"]
+        extra = {"hidden": self.hparams["hidden"]} if kind == "mlp" else {}
+        return build_deformator(kind, num_directions, latent_dim, **extra)
+
+    def regularizer(self, k: torch.Tensor, eps: torch.Tensor, codes: torch.Tensor) -> torch.Tensor | None:
+        """An extra loss term on the shift codes of a step, or ``None``.
+
+        :param k: ``(N,)`` direction indices; :param eps: ``(N,)`` magnitudes;
+        :param codes: ``(N, D)`` shifts A(k, eps) (with autograd graph).
+        """
+        return None
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors the method keeps between steps (saved in checkpoints)."""
+        return {}
+
+    def load_extra_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Restore :meth:`extra_state` from a checkpoint."""
+
+    def reset_state(self, num_directions: int, latent_dim: int, device: torch.device) -> None:
+        """Prepare the method's own state before the first step."""
+
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        return Trainer(self, generator, settings).run()
+
+
+class _StopOnInterrupt:
+    """Turn Ctrl-C into a request that the loop honours between two steps, so the checkpoint it then
+    writes is a consistent state (a second Ctrl-C interrupts at once)."""
+
+    def __enter__(self) -> _StopOnInterrupt:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _Window:
+    """Sums of step statistics between two log lines, kept on the device (no host sync per step)."""
+
+    names = ("loss", "ce", "mae", "reg", "acc")
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(len(self.names), device=device)
+        self.count = 0
+
+    def add(self, values: torch.Tensor) -> None:
+        self.sums += values.detach()
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        means = (self.sums / max(self.count, 1)).tolist()
+        self.sums.zero_()
+        self.count = 0
+        return dict(zip(self.names, means, strict=True))
+
+
+class Trainer:
+    """Runs one :class:`TrainedMethod` on one generator (see the module docstring)."""
+
+    def __init__(self, method: TrainedMethod, generator: GeneratorAdapter, settings: RunSettings) -> None:
+        self.method, self.G, self.s = method, generator, settings
+        self.device = torch.device(settings.device)
+        self.K, self.D = settings.num_directions, generator.latent_dim
+        torch.manual_seed(settings.seed)
+        self.A = method.build_deformator(self.K, self.D).to(self.device)
+        kind = choose_reconstructor(settings.reconstructor, generator.image_size)
+        self.R = build_reconstructor(kind, self.K, generator.image_channels).to(self.device)
+        self.reconstructor_kind = kind
+        self.opt_A = torch.optim.Adam(self.A.parameters(), lr=settings.lr)
+        self.opt_R = torch.optim.Adam(self.R.parameters(), lr=settings.lr)
+        self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)
+        method.reset_state(self.K, self.D, self.device)
+        self.window = _Window(self.device)
+        self.step = 0
+        self.run_dir = Path(settings.run_dir) if settings.run_dir is not None else None
+
+    # -- one step ---------------------------------------------------------------------------------
+    def train_step(self) -> torch.Tensor:
+        """One optimisation step; returns the step's statistics as a device tensor (no sync)."""
+        G, A, R, s = self.G, self.A, self.R, self.s
+        B, S = s.batch_size, self.method.shifts_per_sample
+        z = G.sample_latents(B, self.rng)  # (B, D)
+        k = torch.randint(0, self.K, (B, S), generator=self.rng, device=self.device)  # (B, S)
+        eps = sample_magnitudes((B, S), s.eps_max, s.eps_min, self.rng, self.device)  # (B, S)
+
+        codes = A(k.reshape(-1), eps.reshape(-1))  # (B*S, D)
+        shifted = z[:, None, :] + codes.view(B, S, -1).cumsum(dim=1)  # (B, S, D)
+        with torch.no_grad():
+            x0 = G.render(z)  # (B, C, H, W)
+        xs = G.render(shifted.reshape(B * S, -1)).view(B, S, *x0.shape[1:])  # (B, S, C, H, W)
+        before = torch.cat([x0[:, None], xs[:, :-1]], dim=1)  # (B, S, C, H, W): x_{s-1}
+        logits, eps_hat = R(before.flatten(0, 1), xs.flatten(0, 1))  # (B*S, K), (B*S,)
+
+        k_flat, eps_flat = k.reshape(-1), eps.reshape(-1)
+        ce = F.cross_entropy(logits, k_flat)
+        mae = (eps_hat - eps_flat).abs().mean()
+        loss = S * (ce + self.method.hparams["shift_weight"] * mae)  # summed over the S pairs
+        reg = self.method.regularizer(k_flat, eps_flat, codes)
+        if reg is not None:
+            loss = loss + reg
+
+        self.opt_A.zero_grad(set_to_none=True)
+        self.opt_R.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_A.step()
+        self.opt_R.step()
+
+        acc = (logits.argmax(dim=1) == k_flat).float().mean()
+        reg_value = reg.detach() if reg is not None else torch.zeros((), device=self.device)
+        return torch.stack([loss.detach(), ce.detach(), mae.detach(), reg_value, acc])
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "deformator": self.A.state_dict(),
+            "reconstructor": self.R.state_dict(),
+            "opt_deformator": self.opt_A.state_dict(),
+            "opt_reconstructor": self.opt_R.state_dict(),
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "method_state": self.method.extra_state(),
+            "window_sums": self.window.sums.clone(),
+            "window_count": self.window.count,
+            "settings": self.s.describe(),
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.run_dir is not None:
+            atomic_torch_save(self.state(), self.run_dir / CHECKPOINT_NAME)
+
+    def load_checkpoint(self) -> None:
+        assert self.run_dir is not None
+        path = self.run_dir / CHECKPOINT_NAME
+        if not path.exists():
+            raise RunFolderError(f"nothing to resume: {path} does not exist")
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        saved, now = dict(state["settings"]), self.s.describe()
+        saved.pop("steps", None), now.pop("steps", None)
+        if saved != now:
+            diff = {k: (saved.get(k), now.get(k)) for k in now if saved.get(k) != now.get(k)}
+            raise RunFolderError(f"cannot resume {self.run_dir}: settings differ (saved, now): {diff}")
+        self.step = int(state["step"])
+        self.A.load_state_dict(state["deformator"])
+        self.R.load_state_dict(state["reconstructor"])
+        self.opt_A.load_state_dict(state["opt_deformator"])
+        self.opt_R.load_state_dict(state["opt_reconstructor"])
+        self.rng.set_state(state["rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.method.load_extra_state(state["method_state"])
+        self.window.sums.copy_(state["window_sums"])
+        self.window.count = int(state["window_count"])
+        self._truncate_log(self.step)
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from (a run killed mid-way)."""
+        path = self.run_dir / LOG_NAME if self.run_dir else None
+        if path is None or not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self) -> DiscoveryResult:
+        s, reporter = self.s, self.s.reporter
+        if s.resume:
+            self.load_checkpoint()
+            reporter.message(f"resuming from step {self.step}")
+        self.G.eval()
+        self.A.train()
+        self.R.train()
+        log_file = open(self.run_dir / LOG_NAME, "a") if self.run_dir is not None else None  # noqa: SIM115
+        started, first = time.perf_counter(), self.step
+        reporter.start(s.steps, self.step)
+        try:
+            with _StopOnInterrupt() as interrupt:
+                while self.step < s.steps:
+                    self.window.add(self.train_step())
+                    self.step += 1
+                    stats = None
+                    if self.step % s.log_every == 0 or self.step == s.steps:
+                        stats = {"step": self.step, **self.window.flush()}
+                        stats["steps_per_s"] = (self.step - first) / (time.perf_counter() - started)
+                        if log_file is not None:
+                            log_file.write(json.dumps(stats) + "\n")
+                            log_file.flush()
+                    if self.step % s.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    reporter.advance(self.step, stats)
+                    if interrupt.requested:
+                        self.save_checkpoint()
+                        raise KeyboardInterrupt
+        finally:
+            reporter.finish()
+            if log_file is not None:
+                log_file.close()
+        self.save_checkpoint()
+        self.A.eval()
+        self.R.eval()
+        return DiscoveryResult(
+            directions=self.A.unit_directions(s.eps_max, s.eps_min).cpu(),
+            deformator=self.A,
+            reconstructor=self.R,
+            metrics={"train_rca": stats["acc"]} if stats else {},
+        )

@@ -1,0 +1,68 @@
+"""baseline, two-shift and centroid: three trained methods on the shared loop.
+
+See docs/methods.md for the equations, and for how the centroid loss reads the paper's Eq. 3-5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ganzoo_directions.interfaces import Option
+from ganzoo_directions.training import TrainedMethod
+
+
+class Baseline(TrainedMethod):
+    """Voynov & Babenko 2020: one shift per sample, A(k, eps) = eps * a_k, loss CE + 0.25 |eps_hat - eps|."""
+
+    name = "baseline"
+    summary = "Voynov & Babenko 2020: one shift, linear deformator (ortho by default)"
+    shifts_per_sample = 1
+    hyperparameters = TrainedMethod.common_hyperparameters(deformator="ortho", shift_weight=0.25)
+
+
+class TwoShift(TrainedMethod):
+    """The paper's section 3.2: an MLP deformator and two consecutive shifts, losses on both pairs."""
+
+    name = "two-shift"
+    summary = "Lu et al.: MLP deformator, two consecutive shifts, loss on both pairs"
+    shifts_per_sample = 2
+    hyperparameters = TrainedMethod.common_hyperparameters(deformator="mlp", shift_weight=0.5)
+
+
+class Centroid(TwoShift):
+    """two-shift plus gamma * L_c, pulling each direction's shift codes toward their running centroid.
+
+    L_c = mean_n (1 - cos(u_n, c_{k_n})), with u_n = sign(eps_n) A(k_n, eps_n) / |A(k_n, eps_n)| and
+    c_k = m * C_k + sum over this step's codes of direction k of u_n, where C_k is the exponential
+    moving sum (momentum m) of earlier steps' codes (no gradient through C_k).
+    """
+
+    name = "centroid"
+    summary = "Lu et al. (the paper's full method): two-shift plus the centroid loss"
+    hyperparameters = {
+        **TwoShift.hyperparameters,
+        "centroid_weight": Option(0.25, "gamma, weight of the centroid loss"),
+        "centroid_momentum": Option(0.99, "decay of the running centroid sums, per step"),
+    }
+
+    def reset_state(self, num_directions: int, latent_dim: int, device: torch.device) -> None:
+        self.centroid_sums = torch.zeros(num_directions, latent_dim, device=device)  # (K, D)
+
+    def regularizer(self, k: torch.Tensor, eps: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        unit = F.normalize(codes, dim=1) * eps.sign()[:, None]  # (N, D) sign-aligned unit codes
+        batch_sums = torch.zeros_like(self.centroid_sums).index_add(0, k, unit)  # (K, D)
+        momentum = self.hparams["centroid_momentum"]
+        centroids = momentum * self.centroid_sums + batch_sums  # (K, D); scale is irrelevant to cos
+        loss = (1 - F.cosine_similarity(unit, centroids[k], dim=1)).mean()
+        with torch.no_grad():
+            self.centroid_sums.mul_(momentum).add_(batch_sums)
+        return self.hparams["centroid_weight"] * loss
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        return {"centroid_sums": self.centroid_sums.clone()}
+
+    def load_extra_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.centroid_sums.copy_(state["centroid_sums"])

@@ -1,0 +1,12 @@
+"""Entry point of the ganzoo-directions-methods plugin."""
+
+from ganzoo_directions.hookspecs import hookimpl
+
+from .methods import Baseline, Centroid, TwoShift
+
+
+@hookimpl
+def register_direction_methods(register):
+    register(Baseline)
+    register(TwoShift)
+    register(Centroid)
