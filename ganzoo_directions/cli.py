@@ -1,0 +1,450 @@
+"""The ``zoo-dirs`` command line. Heavy imports (torch) happen inside commands, so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import GanzooError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEFAULT_DIRECTIONS = 128
+
+
+class GanzooGroup(click.Group):
+    """Turns user errors (:class:`GanzooError`) into one line and a non-zero exit, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GanzooError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class PluginName(click.ParamType):
+    """A generator or method name: checked against the registry, listed on error, completed in shells."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = f"{kind}"
+
+    def _names(self) -> list[str]:
+        from .plugins import get_registry
+
+        registry = get_registry()
+        return list(registry.generators if self.kind == "generator" else registry.methods)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from .errors import UnknownNameError
+
+        try:
+            names = self._names()
+        except GanzooError as exc:
+            self.fail(str(exc), param, ctx)
+        if value not in names:
+            self.fail(str(UnknownNameError(self.kind, value, names)), param, ctx)
+        return value
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+        from click.shell_completion import CompletionItem
+
+        try:
+            return [CompletionItem(n) for n in self._names() if n.startswith(incomplete)]
+        except GanzooError:
+            return []
+
+
+def parse_index_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        indices = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter("expected comma-separated direction indices, e.g. 0,3,7") from None
+    if not indices or any(i < 0 for i in indices):
+        raise click.BadParameter("expected non-negative direction indices, e.g. 0,3,7")
+    return indices
+
+
+@click.group(cls=GanzooGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="zoo-dirs")
+def cli() -> None:
+    """Find interpretable directions in the latent space of pretrained GANs, without labels.
+
+    \b
+    Quick start (no download, CPU, a few minutes):
+      zoo-dirs discover                       # sprites generator, centroid method
+      zoo-dirs traverse runs/<run> --out grid.png
+    """
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_command(as_json: bool) -> None:
+    """List generators and methods, with the plugin distribution each comes from."""
+    from .plugins import get_registry
+
+    registry = get_registry()
+    rows = []
+    for kind, entries in (("generator", registry.generators), ("method", registry.methods)):
+        for name, entry in entries.items():
+            declared = entry.cls.options if kind == "generator" else entry.cls.hyperparameters
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "summary": entry.cls.summary,
+                    "distribution": entry.plugin.distribution,
+                    "version": entry.plugin.version,
+                    "settings": {k: opt.default for k, opt in declared.items()},
+                }
+            )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for column in ("kind", "name", "from", "summary", "settings (defaults)"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
+        table.add_row(
+            row["kind"], row["name"], f"{row['distribution']} {row['version']}", row["summary"], settings
+        )
+    Console().print(table)
+
+
+@cli.command()
+def plugins() -> None:
+    """Print the loaded plugins as JSON: name, distribution, version, hooks."""
+    from .plugins import get_host
+
+    host = get_host()
+    host.registry()
+    click.echo(json.dumps(host.describe(), indent=2))
+
+
+@cli.command()
+@click.option(
+    "--gen",
+    "gen_name",
+    type=PluginName("generator"),
+    default="sprites",
+    show_default=True,
+    help="Generator to search (see `zoo-dirs list`).",
+)
+@click.option(
+    "--method",
+    "method_name",
+    type=PluginName("method"),
+    default="centroid",
+    show_default=True,
+    help="Direction-finding method (see `zoo-dirs list`).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training steps. [default: the generator's recommended steps (sprites: 2000)]",
+)
+@click.option(
+    "--directions",
+    "num_directions",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Number of directions K. [default: {DEFAULT_DIRECTIONS}, capped at the latent dimension]",
+)
+@click.option("--batch", type=click.IntRange(min=2), default=32, show_default=True, help="Batch size.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-4,
+    show_default=True,
+    help="Adam learning rate of the deformator and the reconstructor.",
+)
+@click.option(
+    "--eps-max",
+    type=click.FloatRange(min=0, min_open=True),
+    default=6.0,
+    show_default=True,
+    help="Shift magnitudes are drawn from U[-eps-max, eps-max] ...",
+)
+@click.option(
+    "--eps-min",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="... with |eps| >= eps-min.",
+)
+@click.option(
+    "--reconstructor",
+    type=click.Choice(["auto", "lenet", "resnet18"]),
+    default="auto",
+    show_default=True,
+    help="auto: LeNet up to 64 px, ResNet-18 above.",
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A method hyper-parameter (repeatable), e.g. -p deformator=ortho.",
+)
+@click.option(
+    "-g",
+    "--gen-option",
+    "gen_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A generator option (repeatable), e.g. -g latent_dim=16.",
+)
+@click.option("--weights", default=None, help="Generator weights: a local file or a Hub reference.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run folder. [default: runs/<gen>-<method>-<time>]",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Steps between checkpoints.",
+)
+@click.option(
+    "--log-every", type=click.IntRange(min=1), default=25, show_default=True, help="Steps between log lines."
+)
+@click.option(
+    "--rca-pairs",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Fresh pairs for the final RCA.",
+)
+@click.pass_context
+def discover(
+    ctx: click.Context,
+    gen_name: str,
+    method_name: str,
+    steps: int | None,
+    num_directions: int | None,
+    batch: int,
+    seed: int,
+    lr: float,
+    eps_max: float,
+    eps_min: float,
+    reconstructor: str,
+    params: tuple[str, ...],
+    gen_options: tuple[str, ...],
+    weights: str | None,
+    out: Path | None,
+    resume: bool,
+    device: str,
+    checkpoint_every: int,
+    log_every: int,
+    rca_pairs: int,
+) -> None:
+    """Train a method on a generator and write a run folder with its direction set.
+
+    The folder gets directions.safetensors, the reconstructor, a JSON-lines log, checkpoints and
+    traversal.png. Ctrl-C saves a checkpoint; --resume --out DIR continues it.
+    """
+    from .interfaces import RunSettings
+    from .options import parse_key_values
+    from .progress import console_reporter
+    from .runs import RunRequest, default_run_dir, execute, pick_device, prepare_run_dir
+
+    if eps_min >= eps_max:
+        raise click.BadParameter("--eps-min must be smaller than --eps-max", param_hint="--eps-min")
+    device = pick_device(device)
+    if resume:
+        if out is None:
+            raise click.UsageError("--resume needs --out RUN_DIR")
+        prepare_run_dir(out, resume=True)
+        request = RunRequest.from_folder(out)
+        for flag, given, saved in (
+            ("--gen", gen_name, request.generator),
+            ("--method", method_name, request.method),
+        ):
+            source = ctx.get_parameter_source(flag.lstrip("-").replace("-", "_") + "_name")
+            if source == click.core.ParameterSource.COMMANDLINE and given != saved:
+                raise click.UsageError(f"{out} is a {saved!r} run; {flag} {given} does not match")
+        if steps is not None:
+            request.settings.steps = steps
+        request.settings.resume = True
+    else:
+        out = out or default_run_dir(gen_name, method_name)
+        prepare_run_dir(out, resume=False)
+        settings = RunSettings(
+            num_directions=num_directions or 0,
+            steps=steps or 0,
+            batch_size=batch,
+            lr=lr,
+            eps_max=eps_max,
+            eps_min=eps_min,
+            seed=seed,
+            run_dir=out,
+            checkpoint_every=checkpoint_every,
+            log_every=log_every,
+            reconstructor=reconstructor,
+        )
+        request = RunRequest(
+            gen_name,
+            method_name,
+            parse_key_values(gen_options, flag="--gen-option"),
+            weights,
+            parse_key_values(params, flag="--param"),
+            settings,
+        )
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    request.settings.reporter = console_reporter(console, label=f"{request.method} on {request.generator}")
+    console.print(
+        f"[bold]zoo-dirs discover[/]: {request.method} on {request.generator}, "
+        f"device {device}, run folder {out}"
+    )
+    try:
+        outcome = execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
+    except GanzooError:
+        if not resume and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the folder we just made; nothing was written into it
+        raise
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]interrupted[/]: checkpoint saved; continue with\n"
+            f"  zoo-dirs discover --resume --out {out}"
+        )
+        sys.exit(130)
+    _print_summary(console, outcome)
+
+
+def _print_summary(console: Any, outcome: Any) -> None:
+    metrics = outcome.directions.metrics
+    settings = outcome.directions.spec["settings"]
+    console.print(f"[bold green]done[/]: {settings['num_directions']} directions, {settings['steps']} steps")
+    if "rca" in metrics:
+        console.print(
+            f"  RCA {metrics['rca']:.3f} on {metrics['rca_pairs']} fresh pairs "
+            f"(chance {metrics['rca_chance']:.3f})"
+        )
+    if "factor_recall" in metrics:
+        console.print(
+            f"  true-factor match: recall {metrics['factor_recall']:.3f}, "
+            f"precision {metrics['direction_precision']:.3f} (1 = exact)"
+        )
+    run_dir = outcome.run_dir
+    lines = [
+        f"  directions  {run_dir / 'directions.safetensors'}",
+        f"  picture     {outcome.traversal}",
+        "next:",
+        f"  zoo-dirs traverse {run_dir} --directions 0,1,2 --samples 4 --out {run_dir / 'grid.png'}",
+        f"  zoo-dirs traverse {run_dir} --layout consecutive --directions 0,1 --samples 4 "
+        f"--out {run_dir / 'consecutive.png'}",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG file to write."
+)
+@click.option(
+    "--directions",
+    callback=parse_index_list,
+    default=None,
+    help="Comma-separated indices, e.g. 0,3,7. [default: the first 16]",
+)
+@click.option(
+    "--range",
+    "magnitude_range",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Largest |eps| shown. [default: the run's eps-max]",
+)
+@click.option("--steps", type=click.IntRange(min=2), default=7, show_default=True, help="Magnitudes per row.")
+@click.option(
+    "--samples", type=click.IntRange(min=1), default=1, show_default=True, help="Latents per direction."
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["directions", "consecutive"]),
+    default="directions",
+    show_default=True,
+    help="directions: rows are (direction, sample), columns magnitudes; consecutive: first "
+    "k1 then k2 (give two directions).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Apply the set even if the generator's weights differ from those it was made for.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def traverse(
+    source: Path,
+    out: Path,
+    directions: list[int] | None,
+    magnitude_range: float | None,
+    steps: int,
+    samples: int,
+    layout: str,
+    seed: int,
+    allow_mismatch: bool,
+    device: str,
+) -> None:
+    """Draw images along directions of a run folder or a directions.safetensors file."""
+    from .directions import DirectionSet
+    from .runs import build_generator, pick_device
+    from .traversal import save_traversal
+
+    device = pick_device(device)
+    dset = DirectionSet.load(source, device=device)
+    made_for = dset.spec.get("generator", {})
+    if "name" not in made_for:
+        raise GanzooError(f"{source}: the direction set does not say which generator it was made for")
+    generator = build_generator(
+        made_for["name"], weights=made_for.get("weights"), options=made_for.get("options"), device=device
+    )
+    dset.check_generator(generator, allow_mismatch=allow_mismatch)
+    if layout == "consecutive" and (directions is None or len(directions) != 2):
+        raise click.BadParameter(
+            "the consecutive layout needs two directions, e.g. 0,3", param_hint="--directions"
+        )
+    if magnitude_range is None:
+        magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", 6.0))
+    save_traversal(
+        out,
+        generator,
+        dset,
+        directions=directions,
+        samples=samples,
+        magnitude_range=magnitude_range,
+        steps=steps,
+        layout=layout,
+        seed=seed,
+    )
+    click.echo(f"wrote {out}")
+
+
+def main() -> None:
+    cli(prog_name="zoo-dirs")
+
+
+if __name__ == "__main__":
+    main()

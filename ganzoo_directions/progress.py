@@ -1,0 +1,96 @@
+"""Progress of a training run on the console: a rich bar on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+
+
+def _format_stats(stats: Mapping[str, float]) -> str:
+    parts = [f"loss {stats['loss']:.3f}", f"RCA {stats['acc']:.2f}", f"|eps err| {stats['mae']:.2f}"]
+    if stats.get("reg"):
+        parts.append(f"centroid {stats['reg']:.3f}")
+    return "  ".join(parts)
+
+
+class RichReporter:
+    """A rich progress bar: step, steps/s, time left, the latest loss and running RCA."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )  # fmt: skip
+
+        self.label = label
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=console,
+            transient=False,
+        )
+        self.task: Any = None
+
+    def start(self, total_steps: int, first_step: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(
+            self.label, total=total_steps, completed=first_step, rate="", stats=""
+        )
+
+    def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
+        fields = {}
+        if stats is not None:
+            fields = {"rate": f"{stats['steps_per_s']:.1f} steps/s", "stats": _format_stats(stats)}
+        self.progress.update(self.task, completed=step, **fields)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text)
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+class LineReporter:
+    """Plain log lines (when output is not a terminal): at most one every ``min_interval`` seconds."""
+
+    def __init__(self, console: Console, label: str, min_interval: float = 5.0) -> None:
+        self.console, self.label, self.min_interval = console, label, min_interval
+        self.total, self.last = 0, 0.0
+
+    def start(self, total_steps: int, first_step: int) -> None:
+        self.total = total_steps
+        self.console.print(f"{self.label}: steps {first_step}..{total_steps}")
+
+    def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
+        now = time.monotonic()
+        if stats is None or (now - self.last < self.min_interval and step != self.total):
+            return
+        self.last = now
+        rate = stats["steps_per_s"]
+        left = (self.total - step) / rate if rate > 0 else float("nan")
+        self.console.print(
+            f"step {step}/{self.total}  {rate:.1f} steps/s  {left:.0f}s left  " + _format_stats(stats),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False, soft_wrap=True)
+
+    def finish(self) -> None:
+        pass
+
+
+def console_reporter(console: Console, label: str) -> RichReporter | LineReporter:
+    """A rich bar when ``console`` is a terminal, plain lines otherwise."""
+    return RichReporter(console, label) if console.is_terminal else LineReporter(console, label)
