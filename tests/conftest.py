@@ -1,0 +1,63 @@
+"""Shared fixtures: the real plugin registry (built-ins arrive through their entry points) and tiny runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganzoo_directions import plugins
+from ganzoo_directions.interfaces import RunSettings
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def registry():
+    plugins.reset()
+    yield plugins.get_registry()
+    plugins.reset()
+
+
+@pytest.fixture
+def sprites(registry):
+    return registry.generator("sprites").cls()
+
+
+@pytest.fixture
+def quick_settings(tmp_path):
+    """Settings of a few-step CPU run writing into a temporary run folder."""
+
+    def make(**overrides) -> RunSettings:
+        values = dict(
+            num_directions=8,
+            steps=6,
+            batch_size=8,
+            seed=0,
+            run_dir=tmp_path / "run",
+            checkpoint_every=4,
+            log_every=2,
+        )
+        values.update(overrides)
+        if values["run_dir"] is not None:
+            Path(values["run_dir"]).mkdir(parents=True, exist_ok=True)
+        return RunSettings(**values)
+
+    return make
+
+
+def run_cli(
+    *args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run ``zoo-dirs`` in a real subprocess (the installed console script)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
+    )

@@ -1,0 +1,60 @@
+"""Deformators: the parametrisations of A(k, eps)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganzoo_directions.deformators import DEFORMATORS, build_deformator
+from ganzoo_directions.errors import GanzooError
+
+
+@pytest.mark.parametrize("kind", sorted(DEFORMATORS))
+def test_shapes_zero_shift_and_unit_directions(kind):
+    torch.manual_seed(0)
+    A = build_deformator(kind, 5, 7, **({"hidden": 32} if kind == "mlp" else {}))
+    k = torch.tensor([0, 1, 4, 4])
+    eps = torch.tensor([1.0, -2.0, 0.0, 3.0])
+    shifts = A(k, eps)
+    assert shifts.shape == (4, 7)
+    assert torch.allclose(shifts[2], torch.zeros(7), atol=1e-6)  # A(k, 0) = 0
+    directions = A.unit_directions()
+    assert directions.shape == (5, 7)
+    assert torch.allclose(directions.norm(dim=1), torch.ones(5), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["linear", "unit", "ortho"])
+def test_linear_kinds_scale_a_fixed_column(kind):
+    torch.manual_seed(0)
+    A = build_deformator(kind, 4, 6)
+    with torch.no_grad():
+        for p in A.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    k = torch.tensor([2, 2])
+    a, b = A(k, torch.tensor([1.0, -2.5]))
+    assert torch.allclose(b, -2.5 * a, atol=1e-6)
+    if kind in ("unit", "ortho"):
+        assert torch.allclose(a.norm(), torch.tensor(1.0), atol=1e-5)
+    if kind == "ortho":
+        M = A.direction_matrix()
+        assert torch.allclose(M.t() @ M, torch.eye(4), atol=1e-5)
+
+
+def test_mlp_is_the_papers_network_on_the_one_hot_input():
+    torch.manual_seed(0)
+    A = build_deformator("mlp", 6, 5, hidden=16)
+    k = torch.tensor([0, 3, 5])
+    eps = torch.tensor([0.7, -4.0, 2.0])
+    x = F.one_hot(k, 6).float() * eps[:, None]  # the paper's input e_k * eps
+
+    def net(v):
+        return A.fc3(A.act(A.fc2(A.act(A.fc1(v)))))
+
+    expected = net(x) - net(torch.zeros(1, 6))
+    assert torch.allclose(A(k, eps), expected, atol=1e-6)
+
+
+def test_ortho_refuses_more_directions_than_dimensions():
+    with pytest.raises(GanzooError, match="K <= D"):
+        build_deformator("ortho", 9, 8)

@@ -1,0 +1,146 @@
+"""The plugin host: entry points, duplicate names, load errors, selection by environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ganzoo_directions import hookspecs, plugins
+from ganzoo_directions.errors import PluginConflictError, PluginLoadError, UnknownNameError
+from ganzoo_directions.interfaces import DirectionMethod, GeneratorAdapter
+
+from .conftest import REPO, run_cli
+
+
+def test_builtins_arrive_through_entry_points(registry):
+    assert registry.generator("sprites").plugin.distribution == "ganzoo-directions-sprites"
+    for name in ("baseline", "two-shift", "centroid"):
+        entry = registry.method(name)
+        assert entry.plugin.distribution == "ganzoo-directions-methods"
+        assert issubclass(entry.cls, DirectionMethod)
+    assert issubclass(registry.generator("sprites").cls, GeneratorAdapter)
+
+
+def test_unknown_name_lists_valid_and_closest(registry):
+    with pytest.raises(UnknownNameError) as info:
+        registry.method("centriod")
+    text = str(info.value)
+    assert "did you mean 'centroid'" in text
+    assert "baseline" in text and "two-shift" in text
+
+
+def test_core_imports_no_plugin():
+    code = textwrap.dedent("""
+        import sys
+        import ganzoo_directions.cli, ganzoo_directions.training, ganzoo_directions.runs
+        import ganzoo_directions.directions, ganzoo_directions.metrics, ganzoo_directions.traversal
+        leaked = [m for m in sys.modules if m.startswith("ganzoo_directions_")]
+        assert not leaked, leaked
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    for path in (REPO / "ganzoo_directions").glob("*.py"):
+        assert "import ganzoo_directions_" not in path.read_text(), path
+
+
+def _fake_distribution(root: Path, dist: str, module: str, body: str) -> None:
+    """A real installed distribution (dist-info with an entry point) on a path we control."""
+    (root / f"{module}.py").write_text(textwrap.dedent(body))
+    info = root / f"{dist.replace('-', '_')}-9.9.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 9.9\n")
+    (info / "entry_points.txt").write_text(f"[ganzoo_directions]\n{module} = {module}\n")
+
+
+DUPLICATE_SPRITES = """
+    from ganzoo_directions.hookspecs import hookimpl
+    from ganzoo_directions_sprites import SpritesGenerator
+
+    class Copy(SpritesGenerator):
+        pass
+
+    @hookimpl
+    def register_generators(register):
+        register(Copy)
+"""
+
+
+def test_duplicate_name_names_both_distributions(tmp_path):
+    _fake_distribution(tmp_path, "evil-sprites", "evil_sprites", DUPLICATE_SPRITES)
+    result = run_cli("list", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "ganzoo-directions-sprites 0.1.0" in result.stderr
+    assert "evil-sprites 9.9" in result.stderr
+
+
+def test_plugin_selection_by_environment(tmp_path):
+    _fake_distribution(tmp_path, "evil-sprites", "evil_sprites", DUPLICATE_SPRITES)
+    env = {
+        "PYTHONPATH": str(tmp_path),
+        plugins.ENV_PLUGINS: "ganzoo-directions-sprites,ganzoo-directions-methods",
+    }
+    result = run_cli("list", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "evil" not in result.stdout and '"sprites"' in result.stdout
+
+
+def test_import_error_names_the_plugin_and_cause(tmp_path):
+    _fake_distribution(tmp_path, "broken-plugin", "broken_plugin", "import not_a_module_xyz\n")
+    result = run_cli("list", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0
+    assert "broken-plugin 9.9" in result.stderr
+    assert "not_a_module_xyz" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_duplicate_in_process_and_bad_registrations():
+    host = plugins.PluginHost()
+    host.load_entry_points()
+
+    class Dup:
+        @hookspecs.hookimpl
+        def register_direction_methods(self, register):
+            from ganzoo_directions_methods import Baseline
+
+            register(Baseline)
+
+    host.register(Dup(), plugins.PluginInfo("dup", "dup-dist", "1.0"))
+    with pytest.raises(PluginConflictError, match=r"ganzoo-directions-methods 0\.1\.0.*dup-dist 1\.0"):
+        host.registry()
+
+    host = plugins.PluginHost()
+
+    class NotAMethod:
+        @hookspecs.hookimpl
+        def register_direction_methods(self, register):
+            register(int)
+
+    host.register(NotAMethod(), plugins.PluginInfo("bad", "bad-dist", "1.0"))
+    with pytest.raises(PluginLoadError, match=r"bad-dist 1\.0.*not a DirectionMethod"):
+        host.registry()
+
+
+def test_unknown_hook_is_rejected():
+    host = plugins.PluginHost()
+
+    class Typo:
+        @hookspecs.hookimpl
+        def register_generator(self, register):  # no such hook (missing 's')
+            pass
+
+    with pytest.raises(PluginLoadError, match="typo-dist"):
+        host.register(Typo(), plugins.PluginInfo("typo", "typo-dist", "1.0"))
+
+
+def test_plugins_command_prints_json():
+    import json
+
+    result = run_cli("plugins")
+    assert result.returncode == 0, result.stderr
+    rows = {row["distribution"]: row for row in json.loads(result.stdout)}
+    assert rows["ganzoo-directions-methods"]["hooks"] == ["register_direction_methods"]
+    assert rows["ganzoo-directions-sprites"]["hooks"] == ["register_generators"]

@@ -1,0 +1,132 @@
+"""The shared training loop: frozen generator, no graph for x0, checkpoints, exact resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import replace
+
+import pytest
+import torch
+
+from ganzoo_directions.errors import RunFolderError
+from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer, sample_magnitudes
+
+
+def test_shift_law():
+    eps = sample_magnitudes((10000,), 6.0, 0.5, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert eps.abs().min() >= 0.5 and eps.abs().max() <= 6.0
+    assert abs(eps.mean().item()) < 0.15 and (eps > 0).float().mean().item() == pytest.approx(0.5, abs=0.03)
+
+
+class SpyGenerator:
+    """Wraps a generator and records, per render call, the batch size and whether autograd was on."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def render(self, latents):
+        self.calls.append((latents.shape[0], torch.is_grad_enabled()))
+        return self.inner.render(latents)
+
+
+@pytest.mark.parametrize("method_name, shifts", [("baseline", 1), ("two-shift", 2), ("centroid", 2)])
+def test_step_renders_and_gradients(registry, sprites, quick_settings, method_name, shifts):
+    method = registry.method(method_name).cls(hidden=32)
+    sprites.requires_grad_(False)
+    spy = SpyGenerator(sprites)
+    trainer = Trainer(method, spy, quick_settings(run_dir=None, batch_size=4))
+    before = {k: v.clone() for k, v in trainer.A.state_dict().items()}
+    trainer.train_step()
+    # x0 without a graph, then the S shifted images in one batched call with autograd
+    assert spy.calls == [(4, False), (4 * shifts, True)]
+    assert all(p.grad is None for p in sprites.parameters())
+    assert any(not torch.equal(before[k], v) for k, v in trainer.A.state_dict().items())
+
+
+def _train(registry, sprites, settings, method="centroid"):
+    return registry.method(method).cls(hidden=32).discover(sprites, settings)
+
+
+def _same_weights(a, b):
+    return all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+
+
+def test_resume_equals_uninterrupted(registry, sprites, quick_settings, tmp_path):
+    full = _train(registry, sprites, quick_settings(steps=10, run_dir=tmp_path / "full"))
+    first = quick_settings(steps=6, run_dir=tmp_path / "split")
+    _train(registry, sprites, first)
+    resumed = _train(registry, sprites, replace(first, steps=10, resume=True))
+    assert _same_weights(full.deformator, resumed.deformator)
+    assert _same_weights(full.reconstructor, resumed.reconstructor)
+    assert torch.equal(full.directions, resumed.directions)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / LOG_NAME).read_text().splitlines()]
+    assert steps == [2, 4, 6, 8, 10]
+
+
+def test_ctrl_c_checkpoints_at_a_step_boundary_and_resumes(registry, sprites, quick_settings, tmp_path):
+    full = _train(registry, sprites, quick_settings(steps=9, run_dir=tmp_path / "full", checkpoint_every=100))
+
+    class InterruptAt(CrashAt):
+        def advance(self, step, stats):
+            if step == self.step:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    settings = quick_settings(
+        steps=9, run_dir=tmp_path / "cut", checkpoint_every=100, reporter=InterruptAt(5)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        _train(registry, sprites, settings)
+    state = torch.load(tmp_path / "cut" / CHECKPOINT_NAME, weights_only=True)
+    assert state["step"] == 5
+    resumed = _train(registry, sprites, quick_settings(steps=9, run_dir=tmp_path / "cut", resume=True))
+    assert _same_weights(full.deformator, resumed.deformator)
+
+
+def test_resume_refuses_changed_settings(registry, sprites, quick_settings, tmp_path):
+    settings = quick_settings(steps=4, run_dir=tmp_path / "r")
+    _train(registry, sprites, settings)
+    with pytest.raises(RunFolderError, match="settings differ"):
+        _train(registry, sprites, replace(settings, steps=6, lr=1e-3, resume=True))
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        _train(registry, sprites, quick_settings(run_dir=tmp_path / "empty", resume=True))
+
+
+class CrashAt:
+    """A reporter that raises (like a crash) after a given step."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def start(self, total, first):
+        pass
+
+    def message(self, text):
+        pass
+
+    def finish(self):
+        pass
+
+    def advance(self, step, stats):
+        if step == self.step:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_a_crash_drops_log_lines_past_the_checkpoint(
+    registry, sprites, quick_settings, tmp_path
+):
+    full = _train(registry, sprites, quick_settings(steps=8, run_dir=tmp_path / "full"))
+    settings = quick_settings(steps=8, run_dir=tmp_path / "r", checkpoint_every=4, reporter=CrashAt(6))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _train(registry, sprites, settings)
+    assert torch.load(tmp_path / "r" / CHECKPOINT_NAME, weights_only=True)["step"] == 4
+    resumed = _train(registry, sprites, quick_settings(steps=8, run_dir=tmp_path / "r", resume=True))
+    steps = [json.loads(line)["step"] for line in (tmp_path / "r" / LOG_NAME).read_text().splitlines()]
+    assert steps == [2, 4, 6, 8]
+    assert _same_weights(full.deformator, resumed.deformator)
