@@ -107,14 +107,17 @@ class DirectionSet:
         if made_for.get("name") not in (None, generator.name):
             problems.append(f"generator {made_for.get('name')!r} (this is {generator.name!r})")
         if made_for.get("latent_space") not in (None, generator.latent_space):
-            problems.append(f"latent space {made_for.get('latent_space')!r} (this is {generator.latent_space!r})")
+            problems.append(
+                f"latent space {made_for.get('latent_space')!r} (this is {generator.latent_space!r})"
+            )
         if made_for.get("fingerprint") not in (None, generator.fingerprint):
             problems.append(
                 f"weights {made_for.get('fingerprint', '')[:12]} (these are {generator.fingerprint[:12]})"
             )
         if problems:
             raise DirectionFileError(
-                "direction set was made for " + ", ".join(problems)
+                "direction set was made for "
+                + ", ".join(problems)
                 + "; pass --allow-mismatch to apply it anyway"
             )
 
@@ -176,7 +179,9 @@ class DirectionSet:
         deformator = None
         if "deformator" in spec:
             config = dict(spec["deformator"])
-            state = {k.removeprefix("deformator."): v for k, v in tensors.items() if k.startswith("deformator.")}
+            state = {
+                k.removeprefix("deformator."): v for k, v in tensors.items() if k.startswith("deformator.")
+            }
             try:
                 deformator = build_deformator(config.pop("kind"), **config)
                 deformator.load_state_dict(state)

@@ -47,9 +47,7 @@ class Option:
         return value
 
 
-def parse_options(
-    declared: Mapping[str, Option], given: Mapping[str, Any], *, what: str
-) -> dict[str, Any]:
+def parse_options(declared: Mapping[str, Option], given: Mapping[str, Any], *, what: str) -> dict[str, Any]:
     """Defaults of ``declared`` overridden by ``given``; unknown names and bad values are errors."""
     values = {name: option.default for name, option in declared.items()}
     for name, raw in given.items():

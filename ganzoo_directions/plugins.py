@@ -172,8 +172,7 @@ class PluginHost:
             plugin = self.pm.get_plugin(name)
             hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
             rows.append(
-                {"name": name, "distribution": info.distribution, "version": info.version,
-                 "hooks": hooks}
+                {"name": name, "distribution": info.distribution, "version": info.version, "hooks": hooks}
             )
         return rows
 
