@@ -442,6 +442,89 @@ def traverse(
     click.echo(f"wrote {out}")
 
 
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the repo as private (ignored if it exists).")
+@click.option("--branch", default=None, help="Upload to this branch (created if needed). [default: main]")
+@click.option("--message", default=None, help="Commit message.")
+@click.option("--overwrite-card", is_flag=True, help="Replace a README.md that is already on the Hub.")
+@click.option("--license", "license_", default="mit", show_default=True, help="License in the card.")
+def push(
+    source: Path,
+    repo_id: str,
+    private: bool,
+    branch: str | None,
+    message: str | None,
+    overwrite_card: bool,
+    license_: str,
+) -> None:
+    """Upload a run's direction set to the Hugging Face Hub, with a model card and its pictures.
+
+    SOURCE is a run folder (or a directions.safetensors file); REPO_ID is OWNER/NAME. Needs a token
+    with write access (`hf auth login`, or HF_TOKEN). Nothing local is changed.
+    """
+    from .directions import DirectionSet
+    from .hub import parse_repo_ref
+    from .hub import push as push_set
+
+    repo_id, revision = parse_repo_ref(repo_id)
+    if revision is not None:
+        raise click.BadParameter("push takes OWNER/NAME; choose a branch with --branch", param_hint="REPO_ID")
+    dset = DirectionSet.load(source)
+    folder = source if source.is_dir() else source.parent
+    previews = [folder / name for name in ("traversal.png", "traversal.gif")]
+    result = push_set(dset, repo_id, previews=previews, private=private, branch=branch, message=message,
+                      overwrite_card=overwrite_card, license=license_)  # fmt: skip
+    click.echo(f"pushed {', '.join(result.uploaded)} to {result.repo_url}")
+    if result.card_kept:
+        click.echo("kept the README.md already on the Hub (--overwrite-card replaces it)")
+    click.echo(f"commit: {result.commit_url}")
+    click.echo(f"others can now run: zoo-dirs pull {repo_id}{'@' + branch if branch else ''}")
+
+
+@cli.command()
+@click.argument("ref", metavar="REPO_ID[@REVISION]")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Copy the set (and its card and pictures) into this folder. [default: leave it in the "
+    "Hugging Face cache]",
+)
+@click.option(
+    "--weights", default=None, help="Your copy of the generator's weights, if not where the set says."
+)
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Accept a set made for other generator weights (the latent dimension must still match).",
+)
+@click.option("--no-check", is_flag=True, help="Only check the file format, not the generator.")
+def pull(ref: str, out: Path | None, weights: str | None, allow_mismatch: bool, no_check: bool) -> None:
+    """Download a direction set from the Hugging Face Hub (cached; HF_HUB_OFFLINE=1 uses the cache).
+
+    Checks the format version and that the set fits the generator you have (its name, latent space and
+    dimension, and weights fingerprint).
+    """
+    from .hub import pull as pull_set
+    from .runs import build_generator
+
+    dset, folder = pull_set(ref, out)
+    made_for = dset.spec.get("generator", {})
+    if not no_check:
+        if "name" not in made_for:
+            raise GanzooError(f"{ref}: the direction set does not say which generator it was made for")
+        generator = build_generator(made_for["name"], weights=weights or made_for.get("weights"),
+                                    options=made_for.get("options"))  # fmt: skip
+        dset.check_generator(generator, allow_mismatch=allow_mismatch)
+    click.echo(
+        f"{dset.num_directions} directions for {made_for.get('name', '?')} "
+        f"({dset.spec.get('method', {}).get('name', '?')}) in {folder}"
+    )
+    click.echo(f"next: zoo-dirs traverse {folder} --directions 0,1,2 --samples 4 --out grid.png")
+
+
 def main() -> None:
     cli(prog_name="zoo-dirs")
 

@@ -121,6 +121,24 @@ class DirectionSet:
                 + "; pass --allow-mismatch to apply it anyway"
             )
 
+    # -- the Hub ----------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls, repo_id: str, *, revision: str | None = None, device: torch.device | str = "cpu"
+    ) -> DirectionSet:
+        """Load ``OWNER/NAME[@REVISION]`` from the Hugging Face Hub, through its cache (works offline
+        once cached). See :mod:`ganzoo_directions.hub`."""
+        from .hub import from_pretrained
+
+        return from_pretrained(repo_id, revision=revision, device=str(device))
+
+    def push_to_hub(self, repo_id: str, **options: Any) -> Any:
+        """Upload to ``repo_id`` with a model card; ``options`` as :func:`ganzoo_directions.hub.push`
+        (``previews``, ``private``, ``branch``, ``message``, ``overwrite_card``, ``license``)."""
+        from .hub import push
+
+        return push(self, repo_id, **options)
+
     # -- the file ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the set to ``path`` (a file, or a folder that gets ``directions.safetensors``)."""

@@ -187,9 +187,17 @@ def execute(
     factors = generator.known_factors()
     if factors is not None:
         metrics.update(factor_alignment(dset.directions.cpu(), factors.directions.cpu()))
+    registry = get_registry()
     dset.spec = {
         "generator": generator.describe(),
         "method": method.describe(),
+        "method_summary": registry.method(request.method).cls.summary,
+        "plugins": sorted(
+            {
+                registry.generator(request.generator).plugin.distribution,
+                registry.method(request.method).plugin.distribution,
+            }
+        ),
         "settings": settings.describe(),
         "package_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -17,7 +17,7 @@ from ganzoo_directions.directions import DirectionSet
 
 from .conftest import run_cli
 
-COMMANDS = [[], ["list"], ["plugins"], ["discover"], ["traverse"]]
+COMMANDS = [[], ["list"], ["plugins"], ["discover"], ["traverse"], ["push"], ["pull"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")

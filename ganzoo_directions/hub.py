@@ -1,0 +1,266 @@
+"""Direction sets on the Hugging Face Hub: push, pull, model cards, and file downloads for adapters.
+
+Everything goes through ``huggingface_hub`` (its cache, its token handling, ``HF_ENDPOINT``,
+``HF_HUB_OFFLINE``). Only safetensors and text are read from the Hub; nothing is unpickled. Failures
+become one :class:`HubError` line that says what to do; the local run folder is only ever read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .directions import FILE_NAME, DirectionSet
+from .errors import GanzooError
+
+CARD_NAME = "README.md"
+PREVIEW_FILES = ("traversal.png", "traversal.gif")
+LIBRARY_NAME = "ganzoo-directions"
+HF_SOURCE_PREFIX = "hf:"
+
+
+class HubError(GanzooError):
+    """A Hub operation failed; the message says why and what to do."""
+
+
+def _endpoint() -> str | None:
+    """``HF_ENDPOINT`` read at call time (huggingface_hub reads it only when first imported)."""
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse_repo_ref(ref: str) -> tuple[str, str | None]:
+    """``"user/name@rev"`` -> ``("user/name", "rev")``; the revision is optional."""
+    repo_id, _, revision = ref.partition("@")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise HubError(f"{ref!r} is not a Hub repo id; expected OWNER/NAME or OWNER/NAME@REVISION")
+    return repo_id, revision or None
+
+
+@contextlib.contextmanager
+def hub_errors(action: str, repo_id: str) -> Iterator[None]:
+    """Turn ``huggingface_hub`` and network exceptions into one actionable :class:`HubError`."""
+    from huggingface_hub import errors
+    from huggingface_hub.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # our one line replaces the client's retry warnings
+    try:
+        yield
+    except HubError:
+        raise
+    except errors.LocalEntryNotFoundError as exc:
+        if not _offline():  # raised when the Hub is unreachable and the file is not cached
+            raise HubError(_unreachable(action, exc.__cause__ or exc)) from None
+        raise HubError(
+            f"{action}: {repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
+            "connect once to cache it, or unset HF_HUB_OFFLINE"
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise HubError(f"{action}: {repo_id} has no such revision (branch, tag or commit)") from None
+    except (errors.RemoteEntryNotFoundError, errors.EntryNotFoundError):
+        raise HubError(f"{action}: {repo_id} has no {FILE_NAME}; is it a ganzoo-directions set?") from None
+    except errors.RepositoryNotFoundError:
+        raise HubError(
+            f"{action}: repository {repo_id} not found (or private: log in with `hf auth login` "
+            "or set HF_TOKEN)"
+        ) from None
+    except errors.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status in (401, 403):
+            raise HubError(
+                f"{action}: the Hub refused the request ({status}); set HF_TOKEN to a token with "
+                f"{'write' if action.startswith('push') else 'read'} access to {repo_id}"
+            ) from None
+        if status is not None and status >= 500:
+            raise HubError(
+                f"{action}: the Hub answered {status} (server error); nothing was changed locally, "
+                "try again later"
+            ) from None
+        raise HubError(f"{action}: the Hub answered {status}: {_first_line(exc)}") from None
+    except (OSError, ConnectionError) as exc:
+        raise HubError(_unreachable(action, exc)) from None
+    except Exception as exc:  # httpx transport errors are not OSError subclasses
+        if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2", "requests"}:
+            raise HubError(_unreachable(action, exc)) from None
+        raise
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _unreachable(action: str, exc: BaseException) -> str:
+    where = _endpoint() or "https://huggingface.co"
+    return (
+        f"{action}: cannot reach the Hub at {where} ({type(exc).__name__}: {_first_line(exc)}); "
+        "check the network (or HF_ENDPOINT), or use HF_HUB_OFFLINE=1 for files already cached"
+    )
+
+
+def download(repo_id: str, filename: str, *, revision: str | None = None, action: str = "download") -> Path:
+    """One file from a Hub repo, through the Hugging Face cache (works offline once cached)."""
+    from huggingface_hub import hf_hub_download
+
+    with hub_errors(action, repo_id):
+        path = hf_hub_download(
+            repo_id, filename, revision=revision, endpoint=_endpoint(), local_files_only=_offline(),
+            library_name=LIBRARY_NAME,
+        )  # fmt: skip
+    return Path(path)
+
+
+def fetch_file(source: str) -> Path:
+    """A local path, or ``hf:OWNER/NAME/path/in/repo[@REVISION]`` downloaded through the cache.
+
+    Generator adapters use it for their weights, so weights get the same revision pinning, cache and
+    offline behaviour as direction sets.
+    """
+    if not source.startswith(HF_SOURCE_PREFIX):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise GanzooError(f"{source}: no such file (a Hub file is written hf:OWNER/NAME/FILE[@REVISION])")
+        return path
+    ref, _, revision = source[len(HF_SOURCE_PREFIX) :].partition("@")
+    parts = ref.split("/")
+    if len(parts) < 3 or not all(parts):
+        raise GanzooError(f"{source!r}: expected hf:OWNER/NAME/path/to/file[@REVISION]")
+    return download(
+        "/".join(parts[:2]), "/".join(parts[2:]), revision=revision or None, action="fetch weights"
+    )
+
+
+# -- model cards ------------------------------------------------------------------------------------
+def render_card(dset: DirectionSet, repo_id: str, *, license: str = "mit", preview: str | None = None) -> str:
+    """The model card (``README.md``) of a direction set, from ``hub_cards/directions.md``."""
+    from importlib.resources import files
+
+    from huggingface_hub import ModelCard, ModelCardData
+
+    spec = dset.spec
+    generator = spec.get("generator", {})
+    method = spec.get("method", {"name": "unknown", "hyperparameters": {}})
+    weights = generator.get("weights") or ""
+    base_model = None
+    if weights.startswith(HF_SOURCE_PREFIX):
+        base_model = "/".join(weights[len(HF_SOURCE_PREFIX) :].split("@")[0].split("/")[:2])
+    tags = [LIBRARY_NAME, "latent-directions", "gan", "interpretability",
+            f"method:{method.get('name')}", f"generator:{generator.get('name')}"]  # fmt: skip
+    card_data = ModelCardData(
+        library_name=LIBRARY_NAME, license=license, tags=tags, base_model=base_model,
+        model_name=f"{method.get('name')} directions for {generator.get('name')}",
+    )  # fmt: skip
+    template = files("ganzoo_directions.hub_cards").joinpath("directions.md").read_text(encoding="utf-8")
+    card = ModelCard.from_template(
+        card_data,
+        template_str=template,
+        title=f"{dset.num_directions} `{method.get('name')}` directions for `{generator.get('name')}`",
+        repo_id=repo_id,
+        num_directions=dset.num_directions,
+        generator=generator,
+        method=method,
+        method_summary=spec.get("method_summary", ""),
+        settings=spec.get("settings", {}),
+        deformator=spec.get("deformator"),
+        metrics=spec.get("metrics", {}),
+        package_version=spec.get("package_version", "?"),
+        created=spec.get("created", "?"),
+        preview=preview or "",
+        plugins=spec.get("plugins", []),
+    )
+    return str(card)
+
+
+# -- push -------------------------------------------------------------------------------------------
+@dataclass
+class PushResult:
+    repo_url: str
+    commit_url: str
+    uploaded: list[str]
+    card_kept: bool
+
+
+def push(
+    dset: DirectionSet,
+    repo_id: str,
+    *,
+    previews: list[Path] | None = None,
+    private: bool = False,
+    branch: str | None = None,
+    message: str | None = None,
+    overwrite_card: bool = False,
+    license: str = "mit",
+) -> PushResult:
+    """Create ``repo_id`` if needed and upload the set, its card and preview pictures in one commit.
+
+    An existing ``README.md`` on the Hub is kept unless ``overwrite_card``. Files are staged in a
+    temporary folder; nothing local is modified.
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=_endpoint(), library_name=LIBRARY_NAME)
+    previews = [p for p in (previews or []) if p.is_file()]
+    with hub_errors("push", repo_id):
+        repo_url = str(api.create_repo(repo_id, private=private, exist_ok=True))
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        card_exists = api.file_exists(repo_id, CARD_NAME, revision=branch)
+        with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
+            staging = Path(tmp)
+            dset.save(staging / FILE_NAME)
+            for preview in previews:
+                shutil.copyfile(preview, staging / preview.name)
+            keep_card = card_exists and not overwrite_card
+            if not keep_card:
+                preview_name = previews[0].name if previews else None
+                card = render_card(dset, repo_id, license=license, preview=preview_name)
+                (staging / CARD_NAME).write_text(card, encoding="utf-8")
+            uploaded = sorted(p.name for p in staging.iterdir())
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=staging, revision=branch,
+                commit_message=message or f"Upload {dset.num_directions} directions with ganzoo-directions",
+            )  # fmt: skip
+    return PushResult(repo_url, str(commit.commit_url), uploaded, keep_card)
+
+
+# -- pull -------------------------------------------------------------------------------------------
+def pull(ref: str, out: Path | None = None, *, device: str = "cpu") -> tuple[DirectionSet, Path]:
+    """Download a direction set (``OWNER/NAME[@REVISION]``) through the cache and check its format.
+
+    With ``out``, the set (and the card and preview, when the repo has them) is copied into that
+    folder, which then works with ``zoo-dirs traverse``. Returns the set and the folder holding it.
+    """
+    repo_id, revision = parse_repo_ref(ref)
+    path = download(repo_id, FILE_NAME, revision=revision, action="pull")
+    dset = DirectionSet.load(path, device=device)
+    if out is None:
+        return dset, path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, out / FILE_NAME)
+    for extra in (CARD_NAME, *PREVIEW_FILES):
+        with contextlib.suppress(HubError):
+            shutil.copyfile(download(repo_id, extra, revision=revision, action="pull"), out / extra)
+    return dset, out
+
+
+def from_pretrained(ref: str, *, revision: str | None = None, device: str = "cpu") -> DirectionSet:
+    """``DirectionSet.from_pretrained``: ``OWNER/NAME[@REVISION]`` from the Hub (cached)."""
+    repo_id, ref_revision = parse_repo_ref(ref)
+    path = download(repo_id, FILE_NAME, revision=revision or ref_revision, action="pull")
+    return DirectionSet.load(path, device=device)
+
+
+def describe_push(result: PushResult) -> dict[str, Any]:
+    return {"repo": result.repo_url, "commit": result.commit_url, "files": result.uploaded,
+            "card_kept": result.card_kept}  # fmt: skip
