@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import GanzooError
@@ -18,7 +19,12 @@ RECONSTRUCTORS = ("lenet", "resnet18")
 
 
 class LeNetReconstructor(nn.Module):
-    """Three 5x5 conv layers with batch norm and max pooling, global average, two heads."""
+    """Three 5x5 conv layers with batch norm and max pooling, global average, two heads.
+
+    Needs at least 32 px; smaller images are upsampled (bilinear) to 32 px first.
+    """
+
+    min_size = 32
 
     def __init__(self, num_directions: int, channels: int = 3, width: int = 2) -> None:
         super().__init__()
@@ -37,7 +43,10 @@ class LeNetReconstructor(nn.Module):
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x0, x1: (B, C, H, W) -> logits (B, K), eps_hat (B,)
-        features = self.features(torch.cat([x0, x1], dim=1)).mean(dim=(2, 3))  # (B, c3)
+        pair = torch.cat([x0, x1], dim=1)  # (B, 2C, H, W)
+        if min(pair.shape[-2:]) < self.min_size:
+            pair = F.interpolate(pair, size=self.min_size, mode="bilinear", align_corners=False)
+        features = self.features(pair).mean(dim=(2, 3))  # (B, c3)
         return self.direction_head(features), self.magnitude_head(features).squeeze(1)
 
 

@@ -1,0 +1,110 @@
+"""The ``sngan`` generator adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ganzoo_directions.checkpoints import CheckpointError, load_state_dict_checked, read_weights, sha256_file
+from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.hub import fetch_file
+from ganzoo_directions.interfaces import GeneratorAdapter, Option
+
+from .model import ARCHITECTURES, ResNetGenerator, ResNetGeneratorConfig
+
+WEIGHTS_FILE = "generator.pt"
+ARGS_FILE = "args.json"
+
+
+def _parse_channels(text: str) -> tuple[int, ...]:
+    try:
+        channels = tuple(int(c) for c in str(text).split(",") if c.strip())
+    except ValueError:
+        raise GanzooError(f"channels must be comma-separated integers, got {text!r}") from None
+    if len(channels) < 2 or min(channels) < 1:
+        raise GanzooError(f"channels needs at least two positive widths, got {text!r}")
+    return channels
+
+
+class SNGANGenerator(GeneratorAdapter):
+    """SNGAN ResNet generator; z ~ N(0, I).
+
+    ``--weights`` takes Voynov & Babenko's model folder (``args.json`` + ``generator.pt``), a
+    ``generator.pt`` / ``.safetensors`` file, or ``hf:OWNER/NAME/path/generator.pt[@REV]``. Without
+    weights the generator is randomly initialised (useful for tests and timing only).
+    """
+
+    name = "sngan"
+    summary = "SNGAN ResNet generator (Voynov & Babenko's SN-Anime 64 px / SN-MNIST 32 px layout)"
+    options = {
+        "arch": Option("sn_resnet64", "architecture", choices=(*ARCHITECTURES, "custom")),
+        "channels": Option("", "widths for arch=custom, e.g. 256,128,64 (4 px doubled per width)"),
+        "latent_dim": Option(128, "dimension of z"),
+        "image_channels": Option(3, "3 for RGB, 1 for MNIST"),
+    }
+    recommended_steps = 200_000
+
+    def __init__(self, weights: str | None = None, **options) -> None:
+        super().__init__(weights, **options)
+        path = self._resolve(weights) if weights is not None else None
+        cfg = self.config
+        channels = _parse_channels(cfg["channels"]) if cfg["arch"] == "custom" else ARCHITECTURES[cfg["arch"]]
+        self.model_config = ResNetGeneratorConfig(channels, cfg["latent_dim"], cfg["image_channels"])
+        self.image_channels = self.model_config.image_channels
+        self.net = ResNetGenerator(self.model_config).eval()
+        if path is not None:
+            self._load(path)
+
+    def _resolve(self, weights: str) -> Path:
+        """A model folder (with args.json) or a weights file; args.json settings override options."""
+        local = Path(weights).expanduser()
+        if local.is_dir():
+            args_path = local / ARGS_FILE
+            if args_path.is_file():
+                self._apply_args(args_path)
+            path = local / WEIGHTS_FILE
+            if not path.is_file():
+                raise CheckpointError(f"{local}: no {WEIGHTS_FILE} in this folder")
+            return path
+        return fetch_file(weights)
+
+    def _apply_args(self, args_path: Path) -> None:
+        try:
+            args = json.loads(args_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{args_path}: not JSON ({exc})") from None
+        model = args.get("model", self.config["arch"])
+        if model not in (*ARCHITECTURES, "custom"):
+            raise CheckpointError(f"{args_path}: unknown model {model!r}; known: {', '.join(ARCHITECTURES)}")
+        self.config["arch"] = model
+        if "channels" in args:
+            self.config["channels"] = ",".join(map(str, args["channels"]))
+        for key in ("latent_dim", "image_channels"):
+            if key in args:
+                self.config[key] = int(args[key])
+
+    def _load(self, path: Path) -> None:
+        state = read_weights(path)
+        c = self.model_config
+        load_state_dict_checked(
+            self.net, state, source=str(path), aliases=self.net.block_aliases(),
+            architecture=f"SNGAN ResNet generator (channels {list(c.channels)}, z {c.latent_dim}, "
+            f"{c.image_channels} x {c.image_size} x {c.image_size}; set -g arch=... / channels=...)",
+        )  # fmt: skip
+        self._fingerprint = sha256_file(path)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_config.latent_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.model_config.image_size
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.net(latents)

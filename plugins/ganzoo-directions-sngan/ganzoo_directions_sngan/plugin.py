@@ -1,0 +1,10 @@
+"""Entry point of the ganzoo-directions-sngan plugin."""
+
+from ganzoo_directions.hookspecs import hookimpl
+
+from .adapter import SNGANGenerator
+
+
+@hookimpl
+def register_generators(register):
+    register(SNGANGenerator)

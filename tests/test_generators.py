@@ -1,0 +1,152 @@
+"""Generator plugins for real GANs, on small random checkpoints saved in the public layouts.
+
+For each family: a small configuration is built, saved the way the public checkpoints are saved,
+loaded through the path a user takes (a local file or folder, and the Hugging Face cache with
+HF_HUB_OFFLINE=1), and checked: shapes, determinism, that a latent shift changes the image, that a
+damaged or mismatched file gets one clear error, and that the discovery loop runs on it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganzoo_directions.checkpoints import CheckpointError
+from ganzoo_directions.runs import build_generator
+
+from .conftest import run_cli
+from .hub_server import WRITE_TOKEN, HubServer
+
+
+@dataclass
+class Family:
+    name: str  # generator name
+    options: dict  # generator options of the small configuration
+    make: callable  # (folder) -> path to pass as --weights
+    weights_file: str  # file name inside the folder / repo
+
+
+def make_sngan(folder: Path) -> Path:
+    from ganzoo_directions_sngan import ResNetGenerator, ResNetGeneratorConfig
+
+    torch.manual_seed(0)
+    net = ResNetGenerator(ResNetGeneratorConfig((32, 16, 8), latent_dim=16))
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    model_dir = folder / "SN_Tiny"
+    model_dir.mkdir()
+    torch.save(net.state_dict(), model_dir / "generator.pt")  # as their training code saves it
+    (model_dir / "args.json").write_text(json.dumps({"model": "custom", "channels": [32, 16, 8],
+                                                     "latent_dim": 16, "image_channels": 3}))  # fmt: skip
+    return model_dir
+
+
+FAMILIES = [
+    Family("sngan", {"arch": "custom", "channels": "32,16,8", "latent_dim": 16}, make_sngan, "generator.pt"),
+]
+
+
+@pytest.fixture(params=FAMILIES, ids=lambda f: f.name)
+def family(request, registry):
+    return request.param
+
+
+def test_loads_and_renders(family, tmp_path):
+    source = family.make(tmp_path)
+    G = build_generator(family.name, weights=str(source), options=family.options)
+    z = G.sample_latents(3, torch.Generator().manual_seed(0))
+    assert z.shape == (3, G.latent_dim)
+    with torch.no_grad():
+        x = G.render(z)
+    assert x.shape == (3, G.image_channels, G.image_size, G.image_size)
+    assert torch.isfinite(x).all() and x.abs().max() <= 1.0
+    with torch.no_grad():
+        assert torch.equal(x, G.render(z.clone()))  # deterministic
+        shifted = G.render(z + 3.0 * torch.nn.functional.normalize(torch.randn(1, G.latent_dim), dim=1))
+    assert (shifted - x).abs().mean() > 1e-3  # a latent shift changes the image
+    assert len(G.fingerprint) == 64
+    # the same weights loaded again give the same fingerprint and images
+    again = build_generator(family.name, weights=str(source), options=family.options)
+    assert again.fingerprint == G.fingerprint
+    with torch.no_grad():
+        assert torch.equal(again.render(z), x)
+
+
+def test_damaged_and_mismatched_files(family, tmp_path):
+    source = family.make(tmp_path)
+    weights = source / family.weights_file if source.is_dir() else source
+    state = torch.load(weights, weights_only=True)
+    inner = state.get("g_ema", state) if isinstance(state, dict) else state
+    key = sorted(inner)[0]
+    del inner[key]
+    broken = tmp_path / f"broken-{weights.name}"
+    torch.save(state, broken)
+    with pytest.raises(CheckpointError, match=f"missing keys: .*{key.split('.')[-1]}"):
+        build_generator(family.name, weights=str(broken), options=family.options)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a readable weights file"):
+        build_generator(family.name, weights=str(garbage), options=family.options)
+
+
+def test_pickled_code_is_refused(family, tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (shutil.rmtree, (str(tmp_path / "victim"),))
+
+    (tmp_path / "victim").mkdir()
+    evil = tmp_path / "evil.pt"
+    torch.save({"payload": Evil()}, evil)
+    with pytest.raises(CheckpointError, match="refuses pickled code"):
+        build_generator(family.name, weights=str(evil), options=family.options)
+    assert (tmp_path / "victim").is_dir()
+
+
+def test_from_the_hub_cache_offline(family, tmp_path):
+    source = family.make(tmp_path)
+    weights = source / family.weights_file if source.is_dir() else source
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": WRITE_TOKEN, "HF_HUB_DISABLE_XET": "1",
+           "HF_HUB_DISABLE_TELEMETRY": "1"}  # fmt: skip
+    options = [arg for key, value in family.options.items() for arg in ("-g", f"{key}={value}")]
+    with HubServer() as hub:
+        hub.state.create("zoo/tiny", private=False)
+        repo = hub.state.repos["zoo/tiny"]
+        repo.commits[repo.branches["main"]][f"weights/{family.weights_file}"] = weights.read_bytes()
+        sha = repo.branches["main"]
+        ref = f"hf:zoo/tiny/weights/{family.weights_file}@{sha}"
+        online = {**env, "HF_ENDPOINT": hub.url}
+        result = run_cli("discover", "--gen", family.name, "--weights", ref, *options, "--steps", "1",
+                         "--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8",
+                         "--out", str(tmp_path / "online"), env=online)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    offline = {**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    result = run_cli("discover", "--gen", family.name, "--weights", ref, *options, "--steps", "2",
+                     "--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8",
+                     "--out", str(tmp_path / "offline"), env=offline)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    from ganzoo_directions.directions import DirectionSet
+
+    spec = DirectionSet.load(tmp_path / "offline").spec["generator"]
+    assert spec["weights"] == ref
+    from ganzoo_directions.checkpoints import sha256_file
+
+    assert spec["fingerprint"] == sha256_file(weights)
+
+
+def test_discovery_runs_a_few_steps(family, registry, tmp_path, quick_settings):
+    source = family.make(tmp_path)
+    G = build_generator(family.name, weights=str(source), options=family.options)
+    method = registry.method("centroid").cls(hidden=16)
+    result = method.discover(
+        G, quick_settings(num_directions=4, steps=3, batch_size=2, run_dir=tmp_path / "r")
+    )
+    assert result.directions.shape == (4, G.latent_dim)
+    assert all(p.grad is None for p in G.parameters())
