@@ -130,6 +130,15 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         :return: ``(n, C, H, W)`` images in ``[-1, 1]``.
         """
 
+    def render_shifted(self, latents: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+        """Render ``latents`` moved by ``shifts`` (both ``(n, D)``): what a direction does.
+
+        The default is ``render(latents + shifts)``. Adapters whose shifts act on part of the
+        generator only (StyleGAN2 with a W+ layer range) override it. Every place that applies a
+        direction (training, RCA, traversals) calls this, never ``render(latents + shifts)`` itself.
+        """
+        return self.render(latents + shifts)
+
     def load_weights(self, source: str) -> None:
         """Load pretrained weights from ``source`` (a local path or a Hub reference).
 

@@ -44,7 +44,7 @@ def reconstructor_accuracy(
         z = generator.sample_latents(b, rng)  # (b, D)
         k = torch.randint(0, num_directions, (b,), generator=rng, device=device)
         eps = sample_magnitudes((b,), eps_max, eps_min, rng, device)
-        logits, _ = reconstructor(generator.render(z), generator.render(z + shift(k, eps)))
+        logits, _ = reconstructor(generator.render(z), generator.render_shifted(z, shift(k, eps)))
         correct += int((logits.argmax(1) == k).sum())
         seen += b
     reconstructor.train(was_training)

@@ -166,10 +166,11 @@ class Trainer:
         eps = sample_magnitudes((B, S), s.eps_max, s.eps_min, self.rng, self.device)  # (B, S)
 
         codes = A(k.reshape(-1), eps.reshape(-1))  # (B*S, D)
-        shifted = z[:, None, :] + codes.view(B, S, -1).cumsum(dim=1)  # (B, S, D)
+        total = codes.view(B, S, -1).cumsum(dim=1)  # (B, S, D): s_1, s_1 + s_2, ...
         with torch.no_grad():
             x0 = G.render(z)  # (B, C, H, W)
-        xs = G.render(shifted.reshape(B * S, -1)).view(B, S, *x0.shape[1:])  # (B, S, C, H, W)
+        z_rep = z[:, None, :].expand(B, S, -1).reshape(B * S, -1)  # (B*S, D)
+        xs = G.render_shifted(z_rep, total.reshape(B * S, -1)).view(B, S, *x0.shape[1:])  # (B, S, C, H, W)
         before = torch.cat([x0[:, None], xs[:, :-1]], dim=1)  # (B, S, C, H, W): x_{s-1}
         logits, eps_hat = R(before.flatten(0, 1), xs.flatten(0, 1))  # (B*S, K), (B*S,)
 

@@ -36,8 +36,8 @@ def traversal_images(
     if layout == "directions":
         for k in directions:
             for i, z in enumerate(latents):
-                zs = dset.apply(z.expand(len(magnitudes), -1), k, magnitudes)  # (M, D)
-                rows.append(generator.render(zs))
+                base = z.expand(len(magnitudes), -1)  # (M, D)
+                rows.append(generator.render_shifted(base, dset.shift(k, magnitudes)))
                 row_labels.append(f"k={k}" + (f" #{i}" if len(latents) > 1 else ""))
         col_labels = [f"{t:+.1f}" for t in magnitudes.tolist()]
     elif layout == "consecutive":
@@ -46,9 +46,10 @@ def traversal_images(
         k1, k2 = directions
         steps = magnitudes[magnitudes >= 0]
         for i, z in enumerate(latents):
-            first = dset.apply(z.expand(len(steps), -1), k1, steps)  # (M, D)
-            second = dset.apply(first[-1:].expand(len(steps) - 1, -1), k2, steps[1:])
-            rows.append(generator.render(torch.cat([first, second])))
+            first = dset.shift(k1, steps)  # (M, D): A(k1, t)
+            second = first[-1:] + dset.shift(k2, steps[1:])  # (M - 1, D): A(k1, T) + A(k2, t)
+            shifts = torch.cat([first, second])
+            rows.append(generator.render_shifted(z.expand(len(shifts), -1), shifts))
             row_labels.append(f"#{i}")
         col_labels = [f"k{k1} {t:+.1f}" for t in steps.tolist()]
         col_labels += [f"k{k2} {t:+.1f}" for t in steps[1:].tolist()]

@@ -49,8 +49,24 @@ def make_sngan(folder: Path) -> Path:
     return model_dir
 
 
+def make_stylegan2(folder: Path) -> Path:
+    from ganzoo_directions_stylegan2 import Generator, StyleGAN2Config
+
+    torch.manual_seed(0)
+    net = Generator(StyleGAN2Config(size=32, style_dim=32, n_mlp=2, channel_multiplier=1, max_channels=32))
+    with torch.no_grad():  # non-zero noise strengths and biases, as in a trained model
+        for name, p in net.named_parameters():
+            if name.endswith(("noise.weight", "bias")):
+                p.normal_(0, 0.2)
+    path = folder / "stylegan2-tiny.pt"
+    # the layout convert_weight.py writes (and train.py, plus optimiser states and args)
+    torch.save({"g_ema": net.state_dict(), "latent_avg": net.mean_latent(256)}, path)
+    return path
+
+
 FAMILIES = [
     Family("sngan", {"arch": "custom", "channels": "32,16,8", "latent_dim": 16}, make_sngan, "generator.pt"),
+    Family("stylegan2", {"truncation": 0.7}, make_stylegan2, "stylegan2-tiny.pt"),
 ]
 
 
@@ -150,3 +166,38 @@ def test_discovery_runs_a_few_steps(family, registry, tmp_path, quick_settings):
     )
     assert result.directions.shape == (4, G.latent_dim)
     assert all(p.grad is None for p in G.parameters())
+
+
+def test_stylegan2_layers_and_spaces(tmp_path):
+    import argparse
+
+    from ganzoo_directions.errors import GanzooError
+
+    path = make_stylegan2(tmp_path)
+    every = build_generator("stylegan2", weights=str(path))
+    early = build_generator("stylegan2", weights=str(path), options={"layers": "0-3"})
+    assert every.model_config.n_latent == 8 and early.layers == [0, 1, 2, 3]
+    w = every.sample_latents(2, torch.Generator().manual_seed(0))
+    shift = 4 * torch.nn.functional.normalize(torch.randn(1, every.latent_dim), dim=1).expand(2, -1)
+    with torch.no_grad():
+        base = every.render(w)
+        moved_all, moved_early = every.render_shifted(w, shift), early.render_shifted(w, shift)
+        assert torch.allclose(moved_all, every.render(w + shift))  # all layers: a plain W shift
+        assert (moved_early - base).abs().mean() > 1e-3
+        assert (moved_early - moved_all).abs().mean() > 1e-3  # later layers kept their w
+        assert torch.equal(early.render_shifted(w, torch.zeros_like(w)), base)
+    z_space = build_generator("stylegan2", weights=str(path), options={"space": "z", "truncation": 0.5})
+    z = z_space.sample_latents(2, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = every.net.synthesis(z_space._truncate(every.net.mapping(z))[:, None].expand(-1, 8, -1))
+        assert torch.allclose(z_space.render(z), expected.clamp(-1, 1))
+    for bad in ("9", "3-1", "x"):
+        with pytest.raises(GanzooError, match="layers"):
+            build_generator("stylegan2", weights=str(path), options={"layers": bad})
+    with pytest.raises(GanzooError, match="needs space=w"):
+        build_generator("stylegan2", weights=str(path), options={"space": "z", "layers": "0-2"})
+    # a train.py checkpoint stores argparse.Namespace args and no latent_avg: still loads, no unpickling
+    state = torch.load(path, weights_only=True)
+    torch.save({"g_ema": state["g_ema"], "args": argparse.Namespace(size=32)}, tmp_path / "train.pt")
+    trained = build_generator("stylegan2", weights=str(tmp_path / "train.pt"))
+    assert trained.latent_avg.shape == (32,)

@@ -30,8 +30,12 @@ class SpyGenerator:
         return getattr(self.inner, name)
 
     def render(self, latents):
-        self.calls.append((latents.shape[0], torch.is_grad_enabled()))
+        self.calls.append(("render", latents.shape[0], torch.is_grad_enabled()))
         return self.inner.render(latents)
+
+    def render_shifted(self, latents, shifts):
+        self.calls.append(("render_shifted", latents.shape[0], torch.is_grad_enabled()))
+        return self.inner.render(latents + shifts)
 
 
 @pytest.mark.parametrize("method_name, shifts", [("baseline", 1), ("two-shift", 2), ("centroid", 2)])
@@ -43,7 +47,7 @@ def test_step_renders_and_gradients(registry, sprites, quick_settings, method_na
     before = {k: v.clone() for k, v in trainer.A.state_dict().items()}
     trainer.train_step()
     # x0 without a graph, then the S shifted images in one batched call with autograd
-    assert spy.calls == [(4, False), (4 * shifts, True)]
+    assert spy.calls == [("render", 4, False), ("render_shifted", 4 * shifts, True)]
     assert all(p.grad is None for p in sprites.parameters())
     assert any(not torch.equal(before[k], v) for k, v in trainer.A.state_dict().items())
 

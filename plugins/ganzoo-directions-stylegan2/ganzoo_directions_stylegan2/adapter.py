@@ -1,0 +1,151 @@
+"""The ``stylegan2`` generator adapter: directions in W (or Z), optionally on a W+ layer range."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+
+from ganzoo_directions.checkpoints import CheckpointError, load_state_dict_checked, read_weights, sha256_file
+from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.hub import fetch_file
+from ganzoo_directions.interfaces import GeneratorAdapter, Option
+
+from .model import Generator, StyleGAN2Config
+
+
+def parse_layers(text: str, n_latent: int) -> list[int]:
+    """``"all"``, ``"3"``, ``"0-5"`` or ``"0-3,8"`` -> sorted W+ indices (within 0..n_latent-1)."""
+    if text.strip() == "all":
+        return list(range(n_latent))
+    layers: set[int] = set()
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise GanzooError(f"layers: expected 'all' or ranges like 0-5,8, got {text!r}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo > hi or hi >= n_latent:
+            raise GanzooError(f"layers: {part.strip()!r} is outside 0-{n_latent - 1} (this generator's W+)")
+        layers.update(range(lo, hi + 1))
+    return sorted(layers)
+
+
+def infer_config(state: dict[str, torch.Tensor], lr_mlp: float) -> StyleGAN2Config:
+    """Size, mapping depth, style dimension and widths, read off a rosinality ``g_ema`` state dict."""
+    try:
+        style_dim = state["style.1.weight"].shape[1]
+        n_mlp = len({k.split(".")[1] for k in state if re.fullmatch(r"style\.\d+\.weight", k)})
+        n_rgbs = len({k.split(".")[1] for k in state if k.startswith("to_rgbs.")})
+        size = 2 ** (n_rgbs + 2)
+        max_channels = state["input.input"].shape[1]
+        last = state[f"to_rgbs.{n_rgbs - 1}.conv.weight"].shape[2] if n_rgbs else max_channels
+    except KeyError as exc:
+        raise CheckpointError(
+            f"not a StyleGAN2 generator in rosinality's layout (no {exc.args[0]!r})"
+        ) from None
+    base = {64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
+    multiplier = max(1, last // base[size]) if size in base and last < max_channels else 2
+    return StyleGAN2Config(size, style_dim, n_mlp, multiplier, max_channels, lr_mlp)
+
+
+class StyleGAN2Generator(GeneratorAdapter):
+    """StyleGAN2 (rosinality's checkpoint layout, e.g. ``stylegan2-ffhq-config-f.pt``).
+
+    Latents are w = mapping(z) (``space=w``, the default and the paper's choice), truncated toward
+    the mean w when ``truncation < 1``; a shift moves every W+ entry, or only those in ``layers``. The
+    noise maps are the checkpoint's fixed buffers, so the images of a pair differ only by the shift.
+    Without ``--weights`` the generator is randomly initialised (tests, timing).
+    """
+
+    name = "stylegan2"
+    summary = "StyleGAN2 (rosinality layout; FFHQ config-f and any size); directions in W, W+ layer ranges"
+    options = {
+        "size": Option(1024, "output resolution (random init only; read from the checkpoint otherwise)"),
+        "style_dim": Option(512, "dimension of z and w (random init only)"),
+        "n_mlp": Option(8, "mapping layers (random init only)"),
+        "channel_multiplier": Option(2, "2 for config-f (random init only)"),
+        "max_channels": Option(512, "widest layer (random init only)"),
+        "truncation": Option(1.0, "psi: w <- w_avg + psi (w - w_avg); 1 = no truncation"),
+        "layers": Option("all", "W+ entries a shift acts on: all, or ranges like 0-5"),
+        "space": Option("w", "latent space of the directions", choices=("w", "z")),
+    }
+    latent_spaces = ("w", "z")
+    recommended_steps = 200_000
+
+    def __init__(self, weights: str | None = None, **options: Any) -> None:
+        super().__init__(weights, **options)
+        cfg = self.config
+        self.latent_space = cfg["space"]
+        latent_avg = None
+        if weights is not None:
+            path = fetch_file(weights)
+            data = read_weights(path)
+            state = data.get("g_ema", data)
+            if not isinstance(state, dict):
+                raise CheckpointError(f"{path}: 'g_ema' is not a state dict")
+            latent_avg = data.get("latent_avg")
+            model_config = infer_config(state, lr_mlp=0.01)
+        else:
+            model_config = StyleGAN2Config(cfg["size"], cfg["style_dim"], cfg["n_mlp"],
+                                           cfg["channel_multiplier"], cfg["max_channels"])  # fmt: skip
+        self.model_config = model_config
+        self.net = Generator(model_config).eval()
+        if weights is not None:
+            c = model_config
+            load_state_dict_checked(
+                self.net, state, source=str(path),
+                architecture=f"StyleGAN2 {c.size} px (style_dim {c.style_dim}, {c.n_mlp} mapping layers, "
+                f"channel multiplier {c.channel_multiplier}) in rosinality's layout",
+            )  # fmt: skip
+            self._fingerprint = sha256_file(path)
+        if latent_avg is None:
+            latent_avg = self.net.mean_latent()
+        self.register_buffer("latent_avg", latent_avg.reshape(-1).float().clone())  # (style_dim,)
+        self.layers = parse_layers(str(cfg["layers"]), model_config.n_latent)
+        if self.latent_space == "z" and len(self.layers) != model_config.n_latent:
+            raise GanzooError("stylegan2: layers=... needs space=w (a z shift changes every layer's w)")
+        mask = torch.zeros(model_config.n_latent, 1)
+        mask[self.layers] = 1.0
+        self.register_buffer("layer_mask", mask)  # (n_latent, 1)
+        if not 0 < cfg["truncation"] <= 1:
+            raise GanzooError(f"stylegan2: truncation must be in (0, 1], got {cfg['truncation']}")
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_config.style_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.model_config.size
+
+    def _truncate(self, w: torch.Tensor) -> torch.Tensor:
+        psi = self.config["truncation"]
+        return w if psi == 1 else self.latent_avg + psi * (w - self.latent_avg)
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        if self.latent_space == "z":
+            return z
+        with torch.no_grad():
+            return self._truncate(self.net.mapping(z))
+
+    def _w(self, latents: torch.Tensor) -> torch.Tensor:
+        return self._truncate(self.net.mapping(latents)) if self.latent_space == "z" else latents
+
+    def _synthesise(self, w_plus: torch.Tensor) -> torch.Tensor:
+        return self.net.synthesis(w_plus).clamp(-1, 1)
+
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        w = self._w(latents)  # (B, style_dim)
+        return self._synthesise(w[:, None, :].expand(-1, self.model_config.n_latent, -1))
+
+    def render_shifted(self, latents: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+        if self.latent_space == "z":
+            return self.render(latents + shifts)
+        n = self.model_config.n_latent
+        w_plus = latents[:, None, :].expand(-1, n, -1) + self.layer_mask * shifts[:, None, :]
+        return self._synthesise(w_plus)  # (B, 3, size, size)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "layers": self.layers}
