@@ -64,9 +64,41 @@ def make_stylegan2(folder: Path) -> Path:
     return path
 
 
+def make_biggan_deep(folder: Path) -> Path:
+    from ganzoo_directions_biggan import BigGANDeep, BigGANDeepConfig
+
+    torch.manual_seed(0)
+    layers = [(False, 16, 16), (True, 16, 8), (True, 8, 4), (True, 4, 2), (False, 2, 1)]
+    config = BigGANDeepConfig(
+        output_dim=32,
+        z_dim=16,
+        class_embed_dim=16,
+        channel_width=8,
+        num_classes=10,
+        layers=layers,
+        attention_layer_position=2,
+    )
+    net = BigGANDeep(config)
+    with torch.no_grad():  # stored u, v are the leading singular vectors, as after power iteration
+        for module in net.modules():
+            if hasattr(module, "weight_u"):
+                U, _, Vh = torch.linalg.svd(module.weight_orig.reshape(module.weight_orig.shape[0], -1))
+                module.weight_u.copy_(U[:, 0])
+                module.weight_v.copy_(Vh[0])
+            if hasattr(module, "running_means"):
+                module.running_means.normal_(0, 0.2)
+                module.running_vars.uniform_(0.5, 1.5)
+    model_dir = folder / "biggan-deep-tiny"
+    model_dir.mkdir()
+    torch.save(net.state_dict(), model_dir / "pytorch_model.bin")
+    (model_dir / "config.json").write_text(json.dumps(vars(config)))
+    return model_dir
+
+
 FAMILIES = [
     Family("sngan", {"arch": "custom", "channels": "32,16,8", "latent_dim": 16}, make_sngan, "generator.pt"),
     Family("stylegan2", {"truncation": 0.7}, make_stylegan2, "stylegan2-tiny.pt"),
+    Family("biggan-deep", {"class": "3", "truncation": 0.5}, make_biggan_deep, "pytorch_model.bin"),
 ]
 
 
@@ -135,7 +167,8 @@ def test_from_the_hub_cache_offline(family, tmp_path):
     with HubServer() as hub:
         hub.state.create("zoo/tiny", private=False)
         repo = hub.state.repos["zoo/tiny"]
-        repo.commits[repo.branches["main"]][f"weights/{family.weights_file}"] = weights.read_bytes()
+        for file in weights.parent.iterdir():  # the weights and their companions (config.json)
+            repo.commits[repo.branches["main"]][f"weights/{file.name}"] = file.read_bytes()
         sha = repo.branches["main"]
         ref = f"hf:zoo/tiny/weights/{family.weights_file}@{sha}"
         online = {**env, "HF_ENDPOINT": hub.url}
@@ -201,3 +234,21 @@ def test_stylegan2_layers_and_spaces(tmp_path):
     torch.save({"g_ema": state["g_ema"], "args": argparse.Namespace(size=32)}, tmp_path / "train.pt")
     trained = build_generator("stylegan2", weights=str(tmp_path / "train.pt"))
     assert trained.latent_avg.shape == (32,)
+
+
+def test_biggan_class_names_and_truncation(tmp_path):
+    from ganzoo_directions_biggan import imagenet_class
+
+    from ganzoo_directions.errors import GanzooError
+
+    assert imagenet_class("207") == 207 and imagenet_class("Golden Retriever") == 207
+    with pytest.raises(GanzooError, match="did you mean 'golden retriever'"):
+        imagenet_class("golden retreiver")
+    with pytest.raises(GanzooError, match="outside"):
+        imagenet_class("1000")
+    source = make_biggan_deep(tmp_path)
+    G = build_generator("biggan-deep", weights=str(source), options={"class": "3", "truncation": 0.3})
+    z = G.sample_latents(500, torch.Generator().manual_seed(0))
+    assert z.abs().max() <= 2 * 0.3 + 1e-6  # truncated normal, scaled by the truncation
+    with pytest.raises(GanzooError, match="truncation"):
+        build_generator("biggan-deep", weights=str(source), options={"truncation": 1.5})

@@ -1,0 +1,141 @@
+"""BigGAN generator adapters: the class is fixed during discovery (``-g class=207`` or a class name)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ganzoo_directions.checkpoints import CheckpointError, load_state_dict_checked, read_weights, sha256_file
+from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.hub import HF_SOURCE_PREFIX, fetch_file
+from ganzoo_directions.interfaces import GeneratorAdapter, Option
+
+from .deep import BigGANDeep, BigGANDeepConfig
+
+DEEP_WEIGHTS = "pytorch_model.bin"
+DEEP_CONFIG = "config.json"
+DEEP_RESOLUTIONS = {  # pytorch-pretrained-BigGAN's configs, by output size
+    128: dict(channel_width=128, attention_layer_position=8),
+    256: dict(channel_width=128, attention_layer_position=8, layers=[
+        (False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 8),
+        (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1)]),
+    512: dict(channel_width=128, attention_layer_position=8, layers=[
+        (False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 8),
+        (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1),
+        (False, 1, 1), (True, 1, 1)]),
+}  # fmt: skip
+
+
+def imagenet_class(value: Any, num_classes: int = 1000) -> int:
+    """An ImageNet class index from an index or a name (``207``, ``"golden retriever"``)."""
+    text = str(value).strip()
+    if text.isdigit():
+        index = int(text)
+        if not 0 <= index < num_classes:
+            raise GanzooError(f"class {index} is outside 0..{num_classes - 1}")
+        return index
+    from torchvision.models import ResNet18_Weights  # class names ship with torchvision, no download
+
+    names = [n.lower() for n in ResNet18_Weights.IMAGENET1K_V1.meta["categories"]]
+    if text.lower() in names:
+        return names.index(text.lower())
+    import difflib
+
+    close = difflib.get_close_matches(text.lower(), names, n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise GanzooError(f"unknown ImageNet class {text!r}{hint} (or give the index 0-999)")
+
+
+def _companion(weights: str, name: str) -> Path | None:
+    """The file ``name`` beside ``weights`` (a local file, or a file in the same Hub repo folder)."""
+    if weights.startswith(HF_SOURCE_PREFIX):
+        ref, _, revision = weights.partition("@")
+        sibling = ref.rsplit("/", 1)[0] + "/" + name + (f"@{revision}" if revision else "")
+        try:
+            return fetch_file(sibling)
+        except GanzooError:
+            return None
+    path = Path(weights).expanduser().parent / name
+    return path if path.is_file() else None
+
+
+class BigGANDeepGenerator(GeneratorAdapter):
+    """BigGAN-deep 128/256/512 (pytorch-pretrained-BigGAN layout): z in R^128, class fixed.
+
+    ``--weights`` is the model folder (``pytorch_model.bin`` + ``config.json``), the weights file
+    (``config.json`` is looked for beside it; else ``-g resolution=...`` picks the published config),
+    or ``hf:OWNER/NAME/pytorch_model.bin[@REV]``. Latents are drawn from the normal truncated to
+    [-2, 2] and scaled by ``truncation``, which also selects the batch-norm statistics.
+    """
+
+    name = "biggan-deep"
+    summary = "BigGAN-deep 128/256/512 (pytorch-pretrained-BigGAN layout), ImageNet class fixed"
+    options = {
+        "class": Option("207", "ImageNet class: index or name (207 = golden retriever)"),
+        "truncation": Option(0.4, "truncation in (0, 1]: latent range and batch-norm statistics"),
+        "resolution": Option(128, "128, 256 or 512 (when no config.json is found)", choices=(128, 256, 512)),
+        "channel_width": Option(128, "base width (random init only; tests use small ones)"),
+    }
+    recommended_steps = 200_000
+
+    def __init__(self, weights: str | None = None, **options: Any) -> None:
+        super().__init__(weights, **options)
+        cfg = self.config
+        if not 0 < float(cfg["truncation"]) <= 1:
+            raise GanzooError(f"biggan-deep: truncation must be in (0, 1], got {cfg['truncation']}")
+        path, config_data = None, None
+        if weights is not None:
+            local = Path(weights).expanduser()
+            if local.is_dir():
+                path = local / DEEP_WEIGHTS
+                config_path = local / DEEP_CONFIG if (local / DEEP_CONFIG).is_file() else None
+            else:
+                path = fetch_file(weights)
+                config_path = _companion(weights, DEEP_CONFIG)
+            if config_path is not None:
+                try:
+                    config_data = json.loads(config_path.read_text())
+                except json.JSONDecodeError as exc:
+                    raise CheckpointError(f"{config_path}: not JSON ({exc})") from None
+        if config_data is None:
+            config_data = {"output_dim": cfg["resolution"], **DEEP_RESOLUTIONS[cfg["resolution"]]}
+            if weights is None:
+                config_data["channel_width"] = cfg["channel_width"]
+        self.model_config = BigGANDeepConfig.from_dict(config_data)
+        self.net = BigGANDeep(self.model_config).eval()
+        if path is not None:
+            c = self.model_config
+            load_state_dict_checked(
+                self.net, read_weights(path), source=str(path),
+                architecture=f"BigGAN-deep {c.output_dim} px (channel width {c.channel_width}, "
+                f"{len(c.layers)} blocks, attention at {c.attention_layer_position}) in the "
+                "pytorch-pretrained-BigGAN layout",
+            )  # fmt: skip
+            self._fingerprint = sha256_file(path)
+        self.class_index = imagenet_class(cfg["class"], self.model_config.num_classes)
+        one_hot = F.one_hot(torch.tensor([self.class_index]), self.model_config.num_classes).float()
+        self.register_buffer("class_vector", one_hot)  # (1, num_classes)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_config.z_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.model_config.output_dim
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.empty(n, self.latent_dim, device=self.device)
+        torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
+        return z * float(self.config["truncation"])
+
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        classes = self.class_vector.expand(latents.shape[0], -1)
+        return self.net(latents, classes, float(self.config["truncation"]))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "class_index": self.class_index}

@@ -1,0 +1,10 @@
+"""Entry point of the ganzoo-directions-biggan plugin."""
+
+from ganzoo_directions.hookspecs import hookimpl
+
+from .adapter import BigGANDeepGenerator
+
+
+@hookimpl
+def register_generators(register):
+    register(BigGANDeepGenerator)
