@@ -95,10 +95,29 @@ def make_biggan_deep(folder: Path) -> Path:
     return model_dir
 
 
+def make_biggan(folder: Path) -> Path:
+    from ganzoo_directions_biggan import BigGAN, BigGANConfig
+
+    torch.manual_seed(0)
+    net = BigGAN(BigGANConfig(resolution=128, ch=4, dim_z=24, shared_dim=8, n_classes=10))
+    with torch.no_grad():
+        for module in net.modules():
+            if hasattr(module, "u0"):  # stored u: the leading left singular vector, as after training
+                U, _, _ = torch.linalg.svd(module.weight.reshape(module.weight.shape[0], -1))
+                module.u0.copy_(U[:, 0][None])
+            if hasattr(module, "stored_mean"):
+                module.stored_mean.normal_(0, 0.2)
+                module.stored_var.uniform_(0.5, 1.5)
+    path = folder / "G_ema.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
 FAMILIES = [
     Family("sngan", {"arch": "custom", "channels": "32,16,8", "latent_dim": 16}, make_sngan, "generator.pt"),
     Family("stylegan2", {"truncation": 0.7}, make_stylegan2, "stylegan2-tiny.pt"),
     Family("biggan-deep", {"class": "3", "truncation": 0.5}, make_biggan_deep, "pytorch_model.bin"),
+    Family("biggan", {"class": "3", "truncation": 1.5}, make_biggan, "G_ema.pth"),
 ]
 
 

@@ -15,6 +15,7 @@ from ganzoo_directions.hub import HF_SOURCE_PREFIX, fetch_file
 from ganzoo_directions.interfaces import GeneratorAdapter, Option
 
 from .deep import BigGANDeep, BigGANDeepConfig
+from .original import BigGAN, BigGANConfig, infer_config
 
 DEEP_WEIGHTS = "pytorch_model.bin"
 DEEP_CONFIG = "config.json"
@@ -136,6 +137,74 @@ class BigGANDeepGenerator(GeneratorAdapter):
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         classes = self.class_vector.expand(latents.shape[0], -1)
         return self.net(latents, classes, float(self.config["truncation"]))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "class_index": self.class_index}
+
+
+class BigGANGenerator(GeneratorAdapter):
+    """The original BigGAN (BigGAN-PyTorch ``G_ema.pth`` layout; the paper's BigGAN-128): z in R^120.
+
+    The configuration (resolution, width, z and embedding sizes, attention) is read off the
+    checkpoint. Latents follow Voynov & Babenko: N(0, I), truncated to [-t, t] when
+    ``truncation = t > 0``. The class is fixed (``-g class=239``).
+    """
+
+    name = "biggan"
+    summary = "BigGAN-128/256/512 (BigGAN-PyTorch G_ema layout; the paper's ImageNet model), class fixed"
+    options = {
+        "class": Option("207", "ImageNet class: index or name (207 = golden retriever)"),
+        "truncation": Option(0.0, "sample z from N(0, 1) truncated to [-t, t]; 0 = no truncation"),
+        "resolution": Option(128, "random init only", choices=(128, 256, 512)),
+        "ch": Option(96, "base width (random init only)"),
+    }
+    recommended_steps = 200_000
+
+    def __init__(self, weights: str | None = None, **options: Any) -> None:
+        super().__init__(weights, **options)
+        cfg = self.config
+        if float(cfg["truncation"]) < 0:
+            raise GanzooError(f"biggan: truncation must be >= 0, got {cfg['truncation']}")
+        if weights is None:
+            self.model_config = BigGANConfig(resolution=cfg["resolution"], ch=cfg["ch"])
+            self.net = BigGAN(self.model_config).eval()
+        else:
+            path = fetch_file(weights)
+            state = read_weights(path)
+            try:
+                self.model_config = infer_config(state)
+            except KeyError as exc:
+                raise CheckpointError(
+                    f"{path} is not a BigGAN generator in the BigGAN-PyTorch layout (no {exc.args[0]!r})"
+                ) from None
+            self.net = BigGAN(self.model_config).eval()
+            c = self.model_config
+            load_state_dict_checked(
+                self.net, state, source=str(path),
+                architecture=f"BigGAN {c.resolution} px (G_ch {c.ch}, z {c.dim_z}, shared {c.shared_dim}, "
+                f"attention at {list(c.attention)}) in the BigGAN-PyTorch layout",
+            )  # fmt: skip
+            self._fingerprint = sha256_file(path)
+        self.class_index = imagenet_class(cfg["class"], self.model_config.n_classes)
+        self.register_buffer("class_tensor", torch.tensor([self.class_index]))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_config.dim_z
+
+    @property
+    def image_size(self) -> int:
+        return self.model_config.resolution
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        t = float(self.config["truncation"])
+        z = torch.empty(n, self.latent_dim, device=self.device)
+        if t > 0:
+            return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -t, t, generator=generator)
+        return z.normal_(generator=generator)
+
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.net(latents, self.class_tensor.expand(latents.shape[0]))
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "class_index": self.class_index}

@@ -2,9 +2,10 @@
 
 from ganzoo_directions.hookspecs import hookimpl
 
-from .adapter import BigGANDeepGenerator
+from .adapter import BigGANDeepGenerator, BigGANGenerator
 
 
 @hookimpl
 def register_generators(register):
+    register(BigGANGenerator)
     register(BigGANDeepGenerator)
