@@ -271,3 +271,151 @@ def test_biggan_class_names_and_truncation(tmp_path):
     assert z.abs().max() <= 2 * 0.3 + 1e-6  # truncated normal, scaled by the truncation
     with pytest.raises(GanzooError, match="truncation"):
         build_generator("biggan-deep", weights=str(source), options={"truncation": 1.5})
+
+
+def _persistence_pickle(path: Path, g_ema_state: dict) -> None:
+    """Write a pickle shaped like NVIDIA's network snapshots: modules stored through
+    ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` with their source code in ``meta``.
+    The fake ``torch_utils`` module exists only while dumping, so loading cannot import it."""
+    import pickle
+    import sys
+    import types
+
+    package = types.ModuleType("torch_utils")
+    persistence = types.ModuleType("torch_utils.persistence")
+
+    def _reconstruct_persistent_obj(meta):  # pragma: no cover - never called by the loader
+        raise AssertionError("the loader must not run the persistence hook")
+
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    sys.modules["torch_utils"], sys.modules["torch_utils.persistence"] = package, persistence
+
+    class Persistent:
+        def __init__(self, class_name, state):
+            self.meta = {"type": "class", "version": 4, "class_name": class_name, "state": state,
+                         "module_src": "import os\nos.system('touch /tmp/ganzoo-pwned')\n"}  # fmt: skip
+
+        def __reduce__(self):
+            return (_reconstruct_persistent_obj, (self.meta,))
+
+    def module(class_name, tensors, children=(), **attrs):
+        params = {
+            k: torch.nn.Parameter(v) for k, v in tensors.items() if not k.endswith(("noise_const", "w_avg"))
+        }
+        buffers = {k: v for k, v in tensors.items() if k.endswith(("noise_const", "w_avg"))}
+        return Persistent(class_name, {"training": False, "_parameters": params, "_buffers": buffers,
+                                       "_modules": dict(children), **attrs})  # fmt: skip
+
+    def node(prefix, class_name, **attrs):
+        own = {k[len(prefix) + 1 :]: v for k, v in g_ema_state.items()
+               if k.startswith(prefix + ".") and "." not in k[len(prefix) + 1 :]}  # fmt: skip
+        names = sorted({k[len(prefix) + 1 :].split(".")[0] for k in g_ema_state
+                        if k.startswith(prefix + ".") and "." in k[len(prefix) + 1 :]})  # fmt: skip
+        children = {n: node(f"{prefix}.{n}", "Layer", **attrs) for n in names}
+        return module(class_name, own, children.items(), **attrs)
+
+    try:
+        mapping = node("mapping", "MappingNetwork")
+        synthesis = node("synthesis", "SynthesisNetwork", conv_clamp=256)
+        g = module("Generator", {}, {"mapping": mapping, "synthesis": synthesis}.items(), c_dim=0)
+        with open(path, "wb") as f:
+            pickle.dump({"G_ema": g, "D": None}, f)
+    finally:
+        del sys.modules["torch_utils"], sys.modules["torch_utils.persistence"]
+
+
+def _rosinality_to_nvidia(state: dict, latent_avg: torch.Tensor) -> dict:
+    """The inverse of the loader's name map, written independently for the test."""
+    out = {"mapping.w_avg": latent_avg}
+    for key, value in state.items():
+        if key.startswith("style."):
+            i = int(key.split(".")[1]) - 1
+            out[f"mapping.fc{i}.{key.split('.')[2]}"] = value
+    out["synthesis.b4.const"] = state["input.input"][0]
+
+    def styled(src, dst, noise):
+        out[f"{dst}.weight"] = state[f"{src}.conv.weight"][0]
+        out[f"{dst}.affine.weight"] = state[f"{src}.conv.modulation.weight"]
+        out[f"{dst}.affine.bias"] = state[f"{src}.conv.modulation.bias"]
+        out[f"{dst}.noise_strength"] = state[f"{src}.noise.weight"][0]
+        out[f"{dst}.bias"] = state[f"{src}.activate.bias"]
+        out[f"{dst}.noise_const"] = state[f"noises.noise_{noise}"][0, 0]
+        out[f"{dst}.resample_filter"] = torch.ones(4, 4) / 16
+
+    def rgb(src, dst):
+        out[f"{dst}.weight"] = state[f"{src}.conv.weight"][0]
+        out[f"{dst}.affine.weight"] = state[f"{src}.conv.modulation.weight"]
+        out[f"{dst}.affine.bias"] = state[f"{src}.conv.modulation.bias"]
+        out[f"{dst}.bias"] = state[f"{src}.bias"].flatten()
+
+    styled("conv1", "synthesis.b4.conv1", 0)
+    rgb("to_rgb1", "synthesis.b4.torgb")
+    n = len({k.split(".")[1] for k in state if k.startswith("to_rgbs.")})
+    for i in range(n):
+        res = 2 ** (i + 3)
+        styled(f"convs.{2 * i}", f"synthesis.b{res}.conv0", 2 * i + 1)
+        styled(f"convs.{2 * i + 1}", f"synthesis.b{res}.conv1", 2 * i + 2)
+        rgb(f"to_rgbs.{i}", f"synthesis.b{res}.torgb")
+    return out
+
+
+def test_nvidia_network_pickle_without_running_its_code(tmp_path):
+    import os
+
+    from ganzoo_directions_stylegan2 import StyleGAN2Config
+    from ganzoo_directions_stylegan2.adapter import infer_config
+
+    source = torch.load(make_stylegan2(tmp_path), weights_only=True)
+    nvidia = _rosinality_to_nvidia(source["g_ema"], source["latent_avg"])
+    path = tmp_path / "network-snapshot-000100.pkl"
+    _persistence_pickle(path, nvidia)
+    if os.path.exists("/tmp/ganzoo-pwned"):
+        os.remove("/tmp/ganzoo-pwned")
+    G = build_generator("stylegan2", weights=str(path), options={"truncation": 0.7})
+    assert not os.path.exists("/tmp/ganzoo-pwned")  # module_src was never executed
+    assert G.model_config.conv_clamp == 256.0 and G.model_config.size == 32
+    assert torch.equal(G.latent_avg, source["latent_avg"])
+    again = tmp_path / "again"
+    again.mkdir()
+    reference = build_generator("stylegan2", weights=str(make_stylegan2(again)), options={"truncation": 0.7})
+    w = G.sample_latents(2, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(G.render(w), reference.render(w), atol=1e-6)  # nothing here reaches +-256
+    assert isinstance(infer_config(source["g_ema"], 0.01), StyleGAN2Config)
+    assert len(G.fingerprint) == 64
+
+
+def test_hostile_or_foreign_pickles_are_refused(tmp_path):
+    import pickle
+
+    evil = tmp_path / "evil.pkl"
+    with open(evil, "wb") as f:
+        pickle.dump({"G_ema": __import__("collections").Counter()}, f)  # a global outside the allow-list
+    with pytest.raises(CheckpointError, match=r"refused to load collections\.Counter"):
+        build_generator("stylegan2", weights=str(evil))
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os_system, ("touch /tmp/ganzoo-pwned2",))
+
+    import os
+
+    os_system = os.system
+    with open(evil, "wb") as f:
+        pickle.dump({"G_ema": RunsCode()}, f)
+    with pytest.raises(CheckpointError, match=r"refused to load (posix|os)\.system"):
+        build_generator("stylegan2", weights=str(evil))
+    assert not os.path.exists("/tmp/ganzoo-pwned2")
+
+    source = torch.load(make_stylegan2(tmp_path), weights_only=True)
+    nvidia = _rosinality_to_nvidia(source["g_ema"], source["latent_avg"])
+    nvidia["synthesis.b4.conv1.extra_thing"] = torch.zeros(3)
+    _persistence_pickle(tmp_path / "odd.pkl", nvidia)
+    with pytest.raises(CheckpointError, match="cannot map"):
+        build_generator("stylegan2", weights=str(tmp_path / "odd.pkl"))
+    del nvidia["synthesis.b4.conv1.extra_thing"], nvidia["synthesis.b4.const"]
+    _persistence_pickle(tmp_path / "short.pkl", nvidia)
+    with pytest.raises(CheckpointError, match=r"lacks 'synthesis\.b4\.const'"):
+        build_generator("stylegan2", weights=str(tmp_path / "short.pkl"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from ganzoo_directions.hub import fetch_file
 from ganzoo_directions.interfaces import GeneratorAdapter, Option
 
 from .model import Generator, StyleGAN2Config
+from .nvidia import read_network_pickle, to_rosinality
 
 
 def parse_layers(text: str, n_latent: int) -> list[int]:
@@ -32,25 +34,26 @@ def parse_layers(text: str, n_latent: int) -> list[int]:
 
 
 def infer_config(state: dict[str, torch.Tensor], lr_mlp: float) -> StyleGAN2Config:
-    """Size, mapping depth, style dimension and widths, read off a rosinality ``g_ema`` state dict."""
+    """Size, mapping depth, style dimension and the width of every resolution, read off a ``g_ema``
+    state dict in rosinality's layout (any channel schedule: rosinality's or NVIDIA's)."""
     try:
         style_dim = state["style.1.weight"].shape[1]
         n_mlp = len({k.split(".")[1] for k in state if re.fullmatch(r"style\.\d+\.weight", k)})
         n_rgbs = len({k.split(".")[1] for k in state if k.startswith("to_rgbs.")})
-        size = 2 ** (n_rgbs + 2)
-        max_channels = state["input.input"].shape[1]
-        last = state[f"to_rgbs.{n_rgbs - 1}.conv.weight"].shape[2] if n_rgbs else max_channels
+        widths = [(4, state["input.input"].shape[1])]
+        widths += [(2 ** (i + 3), state[f"convs.{2 * i}.conv.weight"].shape[1]) for i in range(n_rgbs)]
     except KeyError as exc:
         raise CheckpointError(
             f"not a StyleGAN2 generator in rosinality's layout (no {exc.args[0]!r})"
         ) from None
-    base = {64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
-    multiplier = max(1, last // base[size]) if size in base and last < max_channels else 2
-    return StyleGAN2Config(size, style_dim, n_mlp, multiplier, max_channels, lr_mlp)
+    size = 2 ** (n_rgbs + 2)
+    return StyleGAN2Config(size, style_dim, n_mlp, lr_mlp=lr_mlp, max_channels=max(c for _, c in widths),
+                           widths=tuple(widths))  # fmt: skip
 
 
 class StyleGAN2Generator(GeneratorAdapter):
-    """StyleGAN2 (rosinality's checkpoint layout, e.g. ``stylegan2-ffhq-config-f.pt``).
+    """StyleGAN2 (rosinality's checkpoint layout, e.g. ``stylegan2-ffhq-config-f.pt``, or NVIDIA's
+    official StyleGAN2-ADA-PyTorch ``.pkl``, read without unpickling code).
 
     Latents are w = mapping(z) (``space=w``, the default and the paper's choice), truncated toward
     the mean w when ``truncation < 1``; a shift moves every W+ entry, or only those in ``layers``. The
@@ -80,12 +83,17 @@ class StyleGAN2Generator(GeneratorAdapter):
         latent_avg = None
         if weights is not None:
             path = fetch_file(weights)
-            data = read_weights(path)
-            state = data.get("g_ema", data)
-            if not isinstance(state, dict):
-                raise CheckpointError(f"{path}: 'g_ema' is not a state dict")
-            latent_avg = data.get("latent_avg")
-            model_config = infer_config(state, lr_mlp=0.01)
+            if path.suffix == ".pkl":  # NVIDIA's official network pickle, read without running its code
+                g_ema = read_network_pickle(str(path))["G_ema"]
+                state, latent_avg, facts = to_rosinality(g_ema)
+                model_config = replace(infer_config(state, lr_mlp=0.01), conv_clamp=facts["conv_clamp"])
+            else:
+                data = read_weights(path)
+                state = data.get("g_ema", data)
+                if not isinstance(state, dict):
+                    raise CheckpointError(f"{path}: 'g_ema' is not a state dict")
+                latent_avg = data.get("latent_avg")
+                model_config = infer_config(state, lr_mlp=0.01)
         else:
             model_config = StyleGAN2Config(cfg["size"], cfg["style_dim"], cfg["n_mlp"],
                                            cfg["channel_multiplier"], cfg["max_channels"])  # fmt: skip
@@ -93,10 +101,13 @@ class StyleGAN2Generator(GeneratorAdapter):
         self.net = Generator(model_config).eval()
         if weights is not None:
             c = model_config
+            if path.suffix == ".pkl":  # blur kernels are fixed [1, 3, 3, 1] filters, not in the pickle
+                fixed = {k: v for k, v in self.net.state_dict().items() if k.endswith(".kernel")}
+                state = {**fixed, **state}
             load_state_dict_checked(
                 self.net, state, source=str(path),
                 architecture=f"StyleGAN2 {c.size} px (style_dim {c.style_dim}, {c.n_mlp} mapping layers, "
-                f"channel multiplier {c.channel_multiplier}) in rosinality's layout",
+                f"widths {[c.channels(2**r) for r in range(2, c.log_size + 1)]}) in rosinality's layout",
             )  # fmt: skip
             self._fingerprint = sha256_file(path)
         if latent_avg is None:

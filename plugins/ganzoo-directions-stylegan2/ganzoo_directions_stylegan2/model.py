@@ -38,8 +38,12 @@ class StyleGAN2Config:
     channel_multiplier: int = 2
     max_channels: int = 512
     lr_mlp: float = 0.01
+    conv_clamp: float | None = None  # NVIDIA's ADA networks clamp activations to +-256; rosinality's do not
+    widths: tuple[tuple[int, int], ...] | None = None  # ((resolution, channels), ...) read off a checkpoint
 
     def channels(self, resolution: int) -> int:
+        if self.widths is not None:
+            return dict(self.widths)[resolution]
         base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
         if resolution <= 32:
             return min(base[resolution], self.max_channels)
@@ -176,14 +180,16 @@ class NoiseInjection(nn.Module):
 
 
 class FusedLeakyReLU(nn.Module):
-    """bias, then leaky ReLU(0.2), times sqrt(2) (the 'fused' op, written plainly)."""
+    """bias, then leaky ReLU(0.2), times sqrt(2) (the 'fused' op, written plainly); optional clamp."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, clamp: float | None = None) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
+        self.clamp = clamp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2) * SQRT2
+        out = F.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2) * SQRT2
+        return out if self.clamp is None else out.clamp(-self.clamp, self.clamp)
 
 
 class ConstantInput(nn.Module):
@@ -196,26 +202,30 @@ class ConstantInput(nn.Module):
 
 
 class StyledConv(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, style_dim: int, upsample: bool = False) -> None:
+    def __init__(self, in_ch: int, out_ch: int, style_dim: int, upsample: bool = False,
+                 clamp: float | None = None) -> None:  # fmt: skip
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, 3, style_dim, upsample=upsample)
         self.noise = NoiseInjection()
-        self.activate = FusedLeakyReLU(out_ch)
+        self.activate = FusedLeakyReLU(out_ch, clamp)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return self.activate(self.noise(self.conv(x, style), noise))
 
 
 class ToRGB(nn.Module):
-    def __init__(self, in_ch: int, style_dim: int, upsample: bool = True) -> None:
+    def __init__(self, in_ch: int, style_dim: int, upsample: bool = True, clamp: float | None = None) -> None:
         super().__init__()
         if upsample:
             self.upsample = Upsample()
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        self.clamp = clamp
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         out = self.conv(x, style) + self.bias
+        if self.clamp is not None:
+            out = out.clamp(-self.clamp, self.clamp)
         return out if skip is None else out + self.upsample(skip)
 
 
@@ -230,8 +240,8 @@ class Generator(nn.Module):
                            for _ in range(c.n_mlp)]
         )  # fmt: skip
         self.input = ConstantInput(c.channels(4))
-        self.conv1 = StyledConv(c.channels(4), c.channels(4), c.style_dim)
-        self.to_rgb1 = ToRGB(c.channels(4), c.style_dim, upsample=False)
+        self.conv1 = StyledConv(c.channels(4), c.channels(4), c.style_dim, clamp=c.conv_clamp)
+        self.to_rgb1 = ToRGB(c.channels(4), c.style_dim, upsample=False, clamp=c.conv_clamp)
         self.convs = nn.ModuleList()
         self.upsamples = nn.ModuleList()  # empty; kept for the layout
         self.to_rgbs = nn.ModuleList()
@@ -242,9 +252,9 @@ class Generator(nn.Module):
         in_ch = c.channels(4)
         for i in range(3, c.log_size + 1):
             out_ch = c.channels(2**i)
-            self.convs.append(StyledConv(in_ch, out_ch, c.style_dim, upsample=True))
-            self.convs.append(StyledConv(out_ch, out_ch, c.style_dim))
-            self.to_rgbs.append(ToRGB(out_ch, c.style_dim))
+            self.convs.append(StyledConv(in_ch, out_ch, c.style_dim, upsample=True, clamp=c.conv_clamp))
+            self.convs.append(StyledConv(out_ch, out_ch, c.style_dim, clamp=c.conv_clamp))
+            self.to_rgbs.append(ToRGB(out_ch, c.style_dim, clamp=c.conv_clamp))
             in_ch = out_ch
 
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
