@@ -335,7 +335,8 @@ def discover(
 def _print_summary(console: Any, outcome: Any) -> None:
     metrics = outcome.directions.metrics
     settings = outcome.directions.spec["settings"]
-    console.print(f"[bold green]done[/]: {settings['num_directions']} directions, {settings['steps']} steps")
+    how = f"{settings['steps']} steps" if settings["steps"] else "closed form"
+    console.print(f"[bold green]done[/]: {settings['num_directions']} directions, {how}")
     if "rca" in metrics:
         console.print(
             f"  RCA {metrics['rca']:.3f} on {metrics['rca_pairs']} fresh pairs "

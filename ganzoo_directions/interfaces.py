@@ -148,6 +148,26 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         """
         raise GanzooError(f"generator {self.name!r} takes no weights (got {source!r})")
 
+    def latent_weights(self) -> torch.Tensor | None:
+        """``(N, D)``: the weights that consume the latent directly, one row per output unit, or ``None``.
+
+        Closed-form factorisation (SeFa) takes the top eigenvectors of ``W^T W``. For a generator
+        whose first layer is linear in z this is that layer's weight (restricted to the latent's
+        columns); for StyleGAN2 in W it is the stacked style-modulation weights of the layers a shift
+        acts on. The default ``None`` means "not exposed": SeFa then refuses with a clear error.
+        """
+        return None
+
+    def early_features(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(n, D)`` latents -> ``(n, F)`` early activations, for PCA-based methods (GANSpace).
+
+        The default is the rendered image average-pooled to at most 16 x 16 and flattened; adapters
+        override it with their first layer's output (as Härkönen et al. do).
+        """
+        images = self.render(latents)
+        size = min(16, images.shape[-1])
+        return torch.nn.functional.adaptive_avg_pool2d(images, size).flatten(1)
+
     def known_factors(self) -> KnownFactors | None:
         """The true factor directions where they are known (synthetic generators); else ``None``."""
         return None
@@ -277,11 +297,15 @@ class DirectionMethod(abc.ABC):
     ``hyperparameters``
         ``{name: Option}``: the method's own settings, set on the CLI with ``--param KEY=VALUE``;
         parsed values are in ``self.hparams``.
+    ``trained``
+        ``True`` for methods that train (they use steps, batch, learning rate and checkpoints);
+        closed-form methods leave it ``False`` and their runs record ``steps = 0``.
     """
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     hyperparameters: ClassVar[Mapping[str, Option]] = {}
+    trained: ClassVar[bool] = False  # True: uses steps, batch, lr, eps range and checkpoints
 
     def __init__(self, **hparams: Any) -> None:
         self.hparams: dict[str, Any] = parse_options(

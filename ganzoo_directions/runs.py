@@ -156,7 +156,9 @@ def execute(
     method = build_method(request.method, request.params)
     if request.settings.num_directions <= 0:
         request.settings.num_directions = min(default_directions, generator.max_directions)
-    if request.settings.steps <= 0:
+    if not method.trained:
+        request.settings.steps = 0  # closed form: no training steps
+    elif request.settings.steps <= 0:
         request.settings.steps = generator.recommended_steps
     settings = replace(request.settings, device=device)
     if settings.num_directions > generator.max_directions:

@@ -58,6 +58,7 @@ class TrainedMethod(DirectionMethod):
 
     shifts_per_sample: ClassVar[int] = 1
     hyperparameters: ClassVar[Mapping[str, Option]] = {}
+    trained: ClassVar[bool] = True
 
     @classmethod
     def common_hyperparameters(cls, deformator: str, shift_weight: float) -> dict[str, Option]:

@@ -138,6 +138,14 @@ class BigGANDeepGenerator(GeneratorAdapter):
         classes = self.class_vector.expand(latents.shape[0], -1)
         return self.net(latents, classes, float(self.config["truncation"]))
 
+    def latent_weights(self) -> torch.Tensor:
+        return self.net.generator.gen_z.weight()[:, : self.latent_dim]  # z's columns of [z, embedding]
+
+    def early_features(self, latents: torch.Tensor) -> torch.Tensor:
+        classes = self.class_vector.expand(latents.shape[0], -1)
+        cond = torch.cat([latents, self.net.embeddings(classes)], dim=1)
+        return self.net.generator.gen_z(cond)  # (n, 4 * 4 * 16 ch): the first layer, as GANSpace
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "class_index": self.class_index}
 
@@ -205,6 +213,19 @@ class BigGANGenerator(GeneratorAdapter):
 
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net(latents, self.class_tensor.expand(latents.shape[0]))
+
+    def latent_weights(self) -> torch.Tensor:
+        """Every weight that reads z, as rows over all D columns: the first linear layer reads chunk 0,
+        the conditional batch-norm gains and biases of block i read chunk i + 1."""
+        c, net = self.model_config, self.net
+        rows = [F.pad(net.linear.normalised_weight(), (0, c.dim_z - c.z_chunk))]
+        for i, blocklist in enumerate(net.blocks):
+            start = (i + 1) * c.z_chunk
+            for bn in (blocklist[0].bn1, blocklist[0].bn2):
+                for layer in (bn.gain, bn.bias):
+                    w = layer.normalised_weight()[:, c.shared_dim :]  # (C, z_chunk): the z part of [y, z_i]
+                    rows.append(F.pad(w, (start, c.dim_z - start - c.z_chunk)))
+        return torch.cat(rows)  # (N, dim_z)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "class_index": self.class_index}

@@ -108,3 +108,9 @@ class SNGANGenerator(GeneratorAdapter):
 
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net(latents)
+
+    def latent_weights(self) -> torch.Tensor:
+        return self.net.model[0].weight  # (4 * 4 * c0, z_dim): the linear layer on z
+
+    def early_features(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.net.model[0](latents)  # (n, 4 * 4 * c0)

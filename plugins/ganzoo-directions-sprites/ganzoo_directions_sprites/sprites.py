@@ -85,6 +85,9 @@ class SpritesGenerator(GeneratorAdapter):
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=self.mixing.device)
 
+    def latent_weights(self) -> torch.Tensor:
+        return self.mixing  # (F, D): u = M z is the only use of the latent
+
     def known_factors(self) -> KnownFactors:
         return KnownFactors(FACTORS, self.mixing.clone())
 

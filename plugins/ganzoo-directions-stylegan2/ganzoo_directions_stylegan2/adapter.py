@@ -158,5 +158,20 @@ class StyleGAN2Generator(GeneratorAdapter):
         w_plus = latents[:, None, :].expand(-1, n, -1) + self.layer_mask * shifts[:, None, :]
         return self._synthesise(w_plus)  # (B, 3, size, size)
 
+    def latent_weights(self) -> torch.Tensor:
+        """In W: the style-modulation weights of the styled convs fed by the W+ entries in use (entry 0
+        feeds ``conv1``, entries 2j+1 and 2j+2 feed ``convs.2j`` and ``convs.2j+1``; the RGB layers'
+        modulations are left out, as in rosinality's closed-form factorisation). In Z: the first
+        mapping layer."""
+        if self.latent_space == "z":
+            return self.net.style[1].weight
+        convs = {0: self.net.conv1}
+        for j in range(len(self.net.convs) // 2):
+            convs[2 * j + 1], convs[2 * j + 2] = self.net.convs[2 * j], self.net.convs[2 * j + 1]
+        rows = [convs[i].conv.modulation.weight for i in self.layers if i in convs]
+        if not rows:
+            raise GanzooError("stylegan2: the chosen layers feed no styled conv (only RGB layers)")
+        return torch.cat(rows)  # (sum of input widths, style_dim)
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "layers": self.layers}

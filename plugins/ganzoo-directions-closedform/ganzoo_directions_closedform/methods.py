@@ -1,0 +1,113 @@
+"""Closed-form and control methods. Each returns K unit directions (no deformator, no reconstructor),
+so the direction file, ``traverse``, ``push`` and the metrics treat them like trained methods."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.interfaces import (
+    DirectionMethod,
+    DiscoveryResult,
+    GeneratorAdapter,
+    Option,
+    RunSettings,
+)
+from ganzoo_directions.metrics import random_directions
+
+
+def _check_k(generator: GeneratorAdapter, k: int, method: str) -> None:
+    if k > generator.latent_dim:
+        raise GanzooError(f"{method} finds at most D = {generator.latent_dim} directions, asked for {k}")
+
+
+class SeFa(DirectionMethod):
+    """Shen & Zhou, CVPR 2021: the top eigenvectors of W^T W, W the weights that consume the latent
+    (each output unit's weight vector normalised to unit length first, as their code does)."""
+
+    name = "sefa"
+    summary = "SeFa (Shen & Zhou 2021): eigenvectors of W^T W of the weight that reads the latent"
+    hyperparameters = {"normalize": Option(True, "normalise each output unit's weights before factorising")}
+
+    @torch.no_grad()
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        K = settings.num_directions
+        _check_k(generator, K, self.name)
+        W = generator.latent_weights()
+        if W is None:
+            raise GanzooError(
+                f"sefa needs the weight that reads the latent, and generator {generator.name!r} "
+                "does not expose it (GeneratorAdapter.latent_weights)"
+            )
+        W = W.detach().double().cpu()  # (N, D)
+        if self.hparams["normalize"]:
+            W = F.normalize(W, dim=1)
+        eigenvalues, eigenvectors = torch.linalg.eigh(W.t() @ W)  # ascending
+        order = eigenvalues.argsort(descending=True)[:K]
+        directions = eigenvectors[:, order].t().float()  # (K, D)
+        return DiscoveryResult(directions, metrics={"sefa_eigenvalues": eigenvalues[order].tolist()})
+
+
+class GANSpace(DirectionMethod):
+    """Härkönen et al., NeurIPS 2020: principal components. In W (StyleGAN2) the PCA of sampled w is
+    taken directly; otherwise the PCA of early activations, each component regressed back to the latent
+    (least squares, as in their BigGAN experiments)."""
+
+    name = "ganspace"
+    summary = "GANSpace (Härkönen et al. 2020): PCA of sampled W, or of early activations regressed to z"
+    hyperparameters = {"samples": Option(4096, "latents sampled for the PCA")}
+
+    @torch.no_grad()
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        K, n = settings.num_directions, self.hparams["samples"]
+        _check_k(generator, K, self.name)
+        if n < 2 * K:
+            raise GanzooError(f"ganspace needs samples >= 2K = {2 * K}, got {n}")
+        rng = torch.Generator(generator.device).manual_seed(settings.seed)
+        latents, features = [], []
+        for start in range(0, n, 256):
+            z = generator.sample_latents(min(256, n - start), rng)
+            latents.append(z.cpu())
+            if generator.latent_space != "w":
+                features.append(generator.early_features(z).cpu())
+        Z = torch.cat(latents).double()  # (n, D)
+        if generator.latent_space == "w":  # PCA directly in the latent space
+            Zc = Z - Z.mean(0)
+            _, S, Vh = torch.linalg.svd(Zc, full_matrices=False)
+            directions = Vh[:K]  # (K, D)
+            variance = (S[:K] ** 2 / (n - 1)).tolist()
+        else:
+            Y = torch.cat(features).double()
+            Yc = Y - Y.mean(0)
+            _, S, V = torch.pca_lowrank(Yc, q=min(K + 10, *Yc.shape), center=False, niter=4)
+            X = Yc @ V[:, :K]  # (n, K): principal coordinates
+            directions = torch.linalg.lstsq(X, Z - Z.mean(0)).solution  # (K, D): Z ~ X directions
+            variance = (S[:K] ** 2 / (n - 1)).tolist()
+        return DiscoveryResult(
+            F.normalize(directions.float(), dim=1), metrics={"ganspace_variance": variance}
+        )
+
+
+class Random(DirectionMethod):
+    """Random orthonormal directions (seeded): the control every method must beat."""
+
+    name = "random"
+    summary = "control: random orthonormal directions"
+
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        _check_k(generator, settings.num_directions, self.name)
+        return DiscoveryResult(
+            random_directions(settings.num_directions, generator.latent_dim, settings.seed)
+        )
+
+
+class Axes(DirectionMethod):
+    """The first K coordinate axes of the latent: the other control Voynov & Babenko report."""
+
+    name = "axes"
+    summary = "control: the latent coordinate axes"
+
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        _check_k(generator, settings.num_directions, self.name)
+        return DiscoveryResult(torch.eye(generator.latent_dim)[: settings.num_directions])
