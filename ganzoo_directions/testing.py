@@ -1,0 +1,75 @@
+"""Checks a plugin's tests can call: the contracts of :class:`GeneratorAdapter` and :class:`DirectionMethod`.
+
+    from ganzoo_directions.testing import check_generator, check_method
+
+    def test_my_generator():
+        check_generator(MyGAN())
+
+    def test_my_method(tmp_path):
+        check_method(MyMethod(), MyGAN(), tmp_path)
+
+They run the real code paths on tiny CPU settings and raise ``AssertionError`` with a message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .directions import DirectionSet
+from .interfaces import DirectionMethod, GeneratorAdapter, RunSettings
+
+
+def check_generator(generator: GeneratorAdapter, batch: int = 3, seed: int = 0) -> None:
+    """Shapes, range, determinism, differentiability and that a shift changes the image."""
+    generator.eval()
+    D = generator.latent_dim
+    assert isinstance(generator.name, str) and generator.name, "set the class attribute 'name'"
+    assert D >= 1 and generator.image_size >= 1 and generator.max_directions >= 1
+    z = generator.sample_latents(batch, torch.Generator(generator.device).manual_seed(seed))
+    assert z.shape == (batch, D), f"sample_latents must return ({batch}, {D}), got {tuple(z.shape)}"
+    z2 = generator.sample_latents(batch, torch.Generator(generator.device).manual_seed(seed))
+    assert torch.equal(z, z2), "sample_latents must be reproducible from a seeded torch.Generator"
+    z = z.clone().requires_grad_(True)
+    x = generator.render(z)
+    C, S = generator.image_channels, generator.image_size
+    assert x.shape == (batch, C, S, S), f"render must return ({batch}, {C}, {S}, {S}), got {tuple(x.shape)}"
+    assert torch.isfinite(x).all(), "render produced NaN or inf"
+    assert x.min() >= -1 and x.max() <= 1, "render must return images in [-1, 1]"
+    x.square().mean().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0, "render must be differentiable in the latent"
+    with torch.no_grad():
+        again = generator.render(z.detach())
+        assert torch.equal(again, x.detach()), "render must be deterministic (fix noise inputs)"
+        shift = torch.nn.functional.normalize(
+            torch.randn(1, D, generator=torch.Generator().manual_seed(1)), dim=1
+        )
+        moved = generator.render_shifted(z.detach(), 3.0 * shift.to(z.device).expand(batch, -1))
+        assert (moved - again).abs().mean() > 0, "a latent shift must change the image"
+    assert len(generator.fingerprint) == 64, "fingerprint must be a sha256 hex digest"
+
+
+def check_method(
+    method: DirectionMethod,
+    generator: GeneratorAdapter,
+    tmp_path: str | Path,
+    num_directions: int = 2,
+    steps: int = 2,
+) -> DirectionSet:
+    """Run ``method`` briefly and check its result round-trips through a direction file."""
+    run_dir = Path(tmp_path) / f"check-{method.name}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    K = min(num_directions, generator.max_directions)
+    settings = RunSettings(num_directions=K, steps=steps, batch_size=2, run_dir=run_dir, log_every=1)
+    result = method.discover(generator, settings)
+    d = result.directions
+    assert d.shape == (K, generator.latent_dim), f"directions must be (K, D), got {tuple(d.shape)}"
+    assert torch.allclose(d.norm(dim=1), torch.ones(K), atol=1e-4), "directions must be unit vectors"
+    dset = DirectionSet(
+        d, result.deformator, {"generator": generator.describe(), "method": method.describe()}
+    )
+    back = DirectionSet.load(dset.save(run_dir / "directions.safetensors"))
+    z = generator.sample_latents(2, torch.Generator(generator.device).manual_seed(0))
+    assert torch.allclose(back.apply(z, 0, 1.5), dset.apply(z, 0, 1.5), atol=1e-6)
+    return back
