@@ -475,8 +475,16 @@ def push(
     dset = DirectionSet.load(source)
     folder = source if source.is_dir() else source.parent
     previews = [folder / name for name in ("traversal.png", "traversal.gif")]
-    result = push_set(dset, repo_id, previews=previews, private=private, branch=branch, message=message,
-                      overwrite_card=overwrite_card, license=license_)  # fmt: skip
+    result = push_set(
+        dset,
+        repo_id,
+        previews=previews,
+        private=private,
+        branch=branch,
+        message=message,
+        overwrite_card=overwrite_card,
+        license=license_,
+    )
     click.echo(f"pushed {', '.join(result.uploaded)} to {result.repo_url}")
     if result.card_kept:
         click.echo("kept the README.md already on the Hub (--overwrite-card replaces it)")
@@ -516,8 +524,9 @@ def pull(ref: str, out: Path | None, weights: str | None, allow_mismatch: bool, 
     if not no_check:
         if "name" not in made_for:
             raise GanzooError(f"{ref}: the direction set does not say which generator it was made for")
-        generator = build_generator(made_for["name"], weights=weights or made_for.get("weights"),
-                                    options=made_for.get("options"))  # fmt: skip
+        generator = build_generator(
+            made_for["name"], weights=weights or made_for.get("weights"), options=made_for.get("options")
+        )
         dset.check_generator(generator, allow_mismatch=allow_mismatch)
     click.echo(
         f"{dset.num_directions} directions for {made_for.get('name', '?')} "

@@ -115,9 +115,13 @@ def download(repo_id: str, filename: str, *, revision: str | None = None, action
 
     with hub_errors(action, repo_id):
         path = hf_hub_download(
-            repo_id, filename, revision=revision, endpoint=_endpoint(), local_files_only=_offline(),
+            repo_id,
+            filename,
+            revision=revision,
+            endpoint=_endpoint(),
+            local_files_only=_offline(),
             library_name=LIBRARY_NAME,
-        )  # fmt: skip
+        )
     return Path(path)
 
 
@@ -155,12 +159,21 @@ def render_card(dset: DirectionSet, repo_id: str, *, license: str = "mit", previ
     base_model = None
     if weights.startswith(HF_SOURCE_PREFIX):
         base_model = "/".join(weights[len(HF_SOURCE_PREFIX) :].split("@")[0].split("/")[:2])
-    tags = [LIBRARY_NAME, "latent-directions", "gan", "interpretability",
-            f"method:{method.get('name')}", f"generator:{generator.get('name')}"]  # fmt: skip
+    tags = [
+        LIBRARY_NAME,
+        "latent-directions",
+        "gan",
+        "interpretability",
+        f"method:{method.get('name')}",
+        f"generator:{generator.get('name')}",
+    ]
     card_data = ModelCardData(
-        library_name=LIBRARY_NAME, license=license, tags=tags, base_model=base_model,
+        library_name=LIBRARY_NAME,
+        license=license,
+        tags=tags,
+        base_model=base_model,
         model_name=f"{method.get('name')} directions for {generator.get('name')}",
-    )  # fmt: skip
+    )
     template = files("ganzoo_directions.hub_cards").joinpath("directions.md").read_text(encoding="utf-8")
     card = ModelCard.from_template(
         card_data,
@@ -228,9 +241,11 @@ def push(
                 (staging / CARD_NAME).write_text(card, encoding="utf-8")
             uploaded = sorted(p.name for p in staging.iterdir())
             commit = api.upload_folder(
-                repo_id=repo_id, folder_path=staging, revision=branch,
+                repo_id=repo_id,
+                folder_path=staging,
+                revision=branch,
                 commit_message=message or f"Upload {dset.num_directions} directions with ganzoo-directions",
-            )  # fmt: skip
+            )
     return PushResult(repo_url, str(commit.commit_url), uploaded, keep_card)
 
 
@@ -262,5 +277,9 @@ def from_pretrained(ref: str, *, revision: str | None = None, device: str = "cpu
 
 
 def describe_push(result: PushResult) -> dict[str, Any]:
-    return {"repo": result.repo_url, "commit": result.commit_url, "files": result.uploaded,
-            "card_kept": result.card_kept}  # fmt: skip
+    return {
+        "repo": result.repo_url,
+        "commit": result.commit_url,
+        "files": result.uploaded,
+        "card_kept": result.card_kept,
+    }

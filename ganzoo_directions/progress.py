@@ -26,7 +26,7 @@ class RichReporter:
             Progress,
             TextColumn,
             TimeRemainingColumn,
-        )  # fmt: skip
+        )
 
         self.label = label
         self.progress = Progress(

@@ -30,10 +30,18 @@ class LeNetReconstructor(nn.Module):
         super().__init__()
         c1, c2, c3, hidden = 3 * width, 8 * width, 60 * width, 42 * width
         self.features = nn.Sequential(
-            nn.Conv2d(2 * channels, c1, 5), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 5), nn.BatchNorm2d(c3), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(2 * channels, c1, 5),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 5),
+            nn.BatchNorm2d(c3),
+            nn.ReLU(),
+        )
         self.direction_head = nn.Sequential(
             nn.Linear(c3, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, num_directions)
         )

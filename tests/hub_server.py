@@ -202,8 +202,16 @@ class Handler(BaseHTTPRequestHandler):
         sha = self.state.new_sha(repo_id)
         repo.commits[sha] = files
         repo.branches[revision] = sha
-        self._send(200, {"commitUrl": f"{self.server.url}/{repo_id}/commit/{sha}", "commitOid": sha,
-                         "commitMessage": summary, "success": True, "pullRequestUrl": None})  # fmt: skip
+        self._send(
+            200,
+            {
+                "commitUrl": f"{self.server.url}/{repo_id}/commit/{sha}",
+                "commitOid": sha,
+                "commitMessage": summary,
+                "success": True,
+                "pullRequestUrl": None,
+            },
+        )
 
     def _resolve(self, repo_id: str, revision: str, filename: str) -> None:
         if self._injected("resolve") or (repo := self._readable_repo(repo_id)) is None:
@@ -215,8 +223,9 @@ class Handler(BaseHTTPRequestHandler):
         if data is None:
             return self._error(404, "EntryNotFound", "Entry not found")
         etag = hashlib.sha256(data).hexdigest()
-        self._send(200, data, {"X-Repo-Commit": sha, "ETag": f'"{etag}"',
-                               "Content-Type": "application/octet-stream"})  # fmt: skip
+        self._send(
+            200, data, {"X-Repo-Commit": sha, "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"}
+        )
 
     def _model_info(self, repo_id: str, revision: str) -> None:
         if (repo := self._readable_repo(repo_id)) is None:
@@ -225,8 +234,19 @@ class Handler(BaseHTTPRequestHandler):
         if sha is None:
             return self._error(404, "RevisionNotFound", "Invalid rev id")
         siblings = [{"rfilename": name} for name in sorted(repo.commits[sha])]
-        self._send(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
-                         "siblings": siblings, "tags": [], "downloads": 0, "likes": 0})  # fmt: skip
+        self._send(
+            200,
+            {
+                "id": repo_id,
+                "modelId": repo_id,
+                "sha": sha,
+                "private": repo.private,
+                "siblings": siblings,
+                "tags": [],
+                "downloads": 0,
+                "likes": 0,
+            },
+        )
 
     def _tree(self, repo_id: str, revision: str) -> None:
         if (repo := self._readable_repo(repo_id)) is None:

@@ -29,8 +29,9 @@ def test_unit_directions_on_sprites(registry, sprites, quick_settings, name):
 
 
 def test_controls(registry, sprites, quick_settings):
-    assert torch.equal(discover(registry, "axes", sprites, quick_settings(num_directions=3)).directions,
-                       torch.eye(8)[:3])  # fmt: skip
+    assert torch.equal(
+        discover(registry, "axes", sprites, quick_settings(num_directions=3)).directions, torch.eye(8)[:3]
+    )
     a = discover(registry, "random", sprites, quick_settings(seed=1)).directions
     assert torch.equal(a, random_directions(8, 8, 1))
     assert not torch.equal(a, discover(registry, "random", sprites, quick_settings(seed=2)).directions)

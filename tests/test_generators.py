@@ -44,8 +44,9 @@ def make_sngan(folder: Path) -> Path:
     model_dir = folder / "SN_Tiny"
     model_dir.mkdir()
     torch.save(net.state_dict(), model_dir / "generator.pt")  # as their training code saves it
-    (model_dir / "args.json").write_text(json.dumps({"model": "custom", "channels": [32, 16, 8],
-                                                     "latent_dim": 16, "image_channels": 3}))  # fmt: skip
+    (model_dir / "args.json").write_text(
+        json.dumps({"model": "custom", "channels": [32, 16, 8], "latent_dim": 16, "image_channels": 3})
+    )
     return model_dir
 
 
@@ -180,8 +181,12 @@ def test_pickled_code_is_refused(family, tmp_path):
 def test_from_the_hub_cache_offline(family, tmp_path):
     source = family.make(tmp_path)
     weights = source / family.weights_file if source.is_dir() else source
-    env = {"HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": WRITE_TOKEN, "HF_HUB_DISABLE_XET": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1"}  # fmt: skip
+    env = {
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_TOKEN": WRITE_TOKEN,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     options = [arg for key, value in family.options.items() for arg in ("-g", f"{key}={value}")]
     with HubServer() as hub:
         hub.state.create("zoo/tiny", private=False)
@@ -191,14 +196,50 @@ def test_from_the_hub_cache_offline(family, tmp_path):
         sha = repo.branches["main"]
         ref = f"hf:zoo/tiny/weights/{family.weights_file}@{sha}"
         online = {**env, "HF_ENDPOINT": hub.url}
-        result = run_cli("discover", "--gen", family.name, "--weights", ref, *options, "--steps", "1",
-                         "--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8",
-                         "--out", str(tmp_path / "online"), env=online)  # fmt: skip
+        result = run_cli(
+            "discover",
+            "--gen",
+            family.name,
+            "--weights",
+            ref,
+            *options,
+            "--steps",
+            "1",
+            "--batch",
+            "2",
+            "--directions",
+            "2",
+            "--rca-pairs",
+            "2",
+            "-p",
+            "hidden=8",
+            "--out",
+            str(tmp_path / "online"),
+            env=online,
+        )
         assert result.returncode == 0, result.stderr
     offline = {**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
-    result = run_cli("discover", "--gen", family.name, "--weights", ref, *options, "--steps", "2",
-                     "--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8",
-                     "--out", str(tmp_path / "offline"), env=offline)  # fmt: skip
+    result = run_cli(
+        "discover",
+        "--gen",
+        family.name,
+        "--weights",
+        ref,
+        *options,
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--directions",
+        "2",
+        "--rca-pairs",
+        "2",
+        "-p",
+        "hidden=8",
+        "--out",
+        str(tmp_path / "offline"),
+        env=offline,
+    )
     assert result.returncode == 0, result.stderr
     from ganzoo_directions.directions import DirectionSet
 
@@ -294,8 +335,13 @@ def _persistence_pickle(path: Path, g_ema_state: dict) -> None:
 
     class Persistent:
         def __init__(self, class_name, state):
-            self.meta = {"type": "class", "version": 4, "class_name": class_name, "state": state,
-                         "module_src": "import os\nos.system('touch /tmp/ganzoo-pwned')\n"}  # fmt: skip
+            self.meta = {
+                "type": "class",
+                "version": 4,
+                "class_name": class_name,
+                "state": state,
+                "module_src": "import os\nos.system('touch /tmp/ganzoo-pwned')\n",
+            }
 
         def __reduce__(self):
             return (_reconstruct_persistent_obj, (self.meta,))
@@ -305,14 +351,30 @@ def _persistence_pickle(path: Path, g_ema_state: dict) -> None:
             k: torch.nn.Parameter(v) for k, v in tensors.items() if not k.endswith(("noise_const", "w_avg"))
         }
         buffers = {k: v for k, v in tensors.items() if k.endswith(("noise_const", "w_avg"))}
-        return Persistent(class_name, {"training": False, "_parameters": params, "_buffers": buffers,
-                                       "_modules": dict(children), **attrs})  # fmt: skip
+        return Persistent(
+            class_name,
+            {
+                "training": False,
+                "_parameters": params,
+                "_buffers": buffers,
+                "_modules": dict(children),
+                **attrs,
+            },
+        )
 
     def node(prefix, class_name, **attrs):
-        own = {k[len(prefix) + 1 :]: v for k, v in g_ema_state.items()
-               if k.startswith(prefix + ".") and "." not in k[len(prefix) + 1 :]}  # fmt: skip
-        names = sorted({k[len(prefix) + 1 :].split(".")[0] for k in g_ema_state
-                        if k.startswith(prefix + ".") and "." in k[len(prefix) + 1 :]})  # fmt: skip
+        own = {
+            k[len(prefix) + 1 :]: v
+            for k, v in g_ema_state.items()
+            if k.startswith(prefix + ".") and "." not in k[len(prefix) + 1 :]
+        }
+        names = sorted(
+            {
+                k[len(prefix) + 1 :].split(".")[0]
+                for k in g_ema_state
+                if k.startswith(prefix + ".") and "." in k[len(prefix) + 1 :]
+            }
+        )
         children = {n: node(f"{prefix}.{n}", "Layer", **attrs) for n in names}
         return module(class_name, own, children.items(), **attrs)
 

@@ -194,8 +194,10 @@ def test_pull_checks_format_and_generator(hub, env, run_dir):
     assert result.returncode != 0 and "--allow-mismatch" in result.stderr
     assert run_cli("pull", "eve/foreign", "--allow-mismatch", env=env).returncode == 0
 
-    future = save({"directions": torch.zeros(4, 8)},
-                  metadata={"format": "ganzoo-directions", "format_version": "7", "spec": "{}"})  # fmt: skip
+    future = save(
+        {"directions": torch.zeros(4, 8)},
+        metadata={"format": "ganzoo-directions", "format_version": "7", "spec": "{}"},
+    )
     _upload_raw(hub, "eve/future", {FILE_NAME: future})
     result = run_cli("pull", "eve/future", env=env)
     assert result.returncode != 0 and "format version 7" in result.stderr

@@ -16,7 +16,7 @@ from ganzoo_directions.metrics import (
     factor_alignment,
     random_directions,
     reconstructor_accuracy,
-)  # fmt: skip
+)
 
 CHANCE = 1 / 8
 

@@ -5,6 +5,11 @@ from .deep import BigGANDeep, BigGANDeepConfig
 from .original import BigGAN, BigGANConfig
 
 __all__ = [
-    "BigGAN", "BigGANConfig", "BigGANDeep", "BigGANDeepConfig", "BigGANDeepGenerator", "BigGANGenerator",
+    "BigGAN",
+    "BigGANConfig",
+    "BigGANDeep",
+    "BigGANDeepConfig",
+    "BigGANDeepGenerator",
+    "BigGANGenerator",
     "imagenet_class",
-]  # fmt: skip
+]

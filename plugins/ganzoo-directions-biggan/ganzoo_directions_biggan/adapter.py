@@ -21,14 +21,45 @@ DEEP_WEIGHTS = "pytorch_model.bin"
 DEEP_CONFIG = "config.json"
 DEEP_RESOLUTIONS = {  # pytorch-pretrained-BigGAN's configs, by output size
     128: dict(channel_width=128, attention_layer_position=8),
-    256: dict(channel_width=128, attention_layer_position=8, layers=[
-        (False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 8),
-        (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1)]),
-    512: dict(channel_width=128, attention_layer_position=8, layers=[
-        (False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 8),
-        (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1),
-        (False, 1, 1), (True, 1, 1)]),
-}  # fmt: skip
+    256: dict(
+        channel_width=128,
+        attention_layer_position=8,
+        layers=[
+            (False, 16, 16),
+            (True, 16, 16),
+            (False, 16, 16),
+            (True, 16, 8),
+            (False, 8, 8),
+            (True, 8, 8),
+            (False, 8, 8),
+            (True, 8, 4),
+            (False, 4, 4),
+            (True, 4, 2),
+            (False, 2, 2),
+            (True, 2, 1),
+        ],
+    ),
+    512: dict(
+        channel_width=128,
+        attention_layer_position=8,
+        layers=[
+            (False, 16, 16),
+            (True, 16, 16),
+            (False, 16, 16),
+            (True, 16, 8),
+            (False, 8, 8),
+            (True, 8, 8),
+            (False, 8, 8),
+            (True, 8, 4),
+            (False, 4, 4),
+            (True, 4, 2),
+            (False, 2, 2),
+            (True, 2, 1),
+            (False, 1, 1),
+            (True, 1, 1),
+        ],
+    ),
+}
 
 
 def imagenet_class(value: Any, num_classes: int = 1000) -> int:
@@ -111,11 +142,13 @@ class BigGANDeepGenerator(GeneratorAdapter):
         if path is not None:
             c = self.model_config
             load_state_dict_checked(
-                self.net, read_weights(path), source=str(path),
+                self.net,
+                read_weights(path),
+                source=str(path),
                 architecture=f"BigGAN-deep {c.output_dim} px (channel width {c.channel_width}, "
                 f"{len(c.layers)} blocks, attention at {c.attention_layer_position}) in the "
                 "pytorch-pretrained-BigGAN layout",
-            )  # fmt: skip
+            )
             self._fingerprint = sha256_file(path)
         self.class_index = imagenet_class(cfg["class"], self.model_config.num_classes)
         one_hot = F.one_hot(torch.tensor([self.class_index]), self.model_config.num_classes).float()
@@ -188,10 +221,12 @@ class BigGANGenerator(GeneratorAdapter):
             self.net = BigGAN(self.model_config).eval()
             c = self.model_config
             load_state_dict_checked(
-                self.net, state, source=str(path),
+                self.net,
+                state,
+                source=str(path),
                 architecture=f"BigGAN {c.resolution} px (G_ch {c.ch}, z {c.dim_z}, shared {c.shared_dim}, "
                 f"attention at {list(c.attention)}) in the BigGAN-PyTorch layout",
-            )  # fmt: skip
+            )
             self._fingerprint = sha256_file(path)
         self.class_index = imagenet_class(cfg["class"], self.model_config.n_classes)
         self.register_buffer("class_tensor", torch.tensor([self.class_index]))

@@ -26,8 +26,18 @@ from torch import nn
 
 
 def _default_layers() -> list[tuple[bool, int, int]]:
-    return [(False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 4),
-            (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1)]  # fmt: skip
+    return [
+        (False, 16, 16),
+        (True, 16, 16),
+        (False, 16, 16),
+        (True, 16, 8),
+        (False, 8, 8),
+        (True, 8, 4),
+        (False, 4, 4),
+        (True, 4, 2),
+        (False, 2, 2),
+        (True, 2, 1),
+    ]
 
 
 @dataclass

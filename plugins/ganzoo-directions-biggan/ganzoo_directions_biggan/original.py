@@ -81,8 +81,15 @@ class SNLinear(nn.Linear, SNMixin):
 
 
 class SNConv2d(nn.Conv2d, SNMixin):
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, padding: int = 1, bias: bool = True,
-                 eps: float = 1e-6) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int = 3,
+        padding: int = 1,
+        bias: bool = True,
+        eps: float = 1e-6,
+    ) -> None:
         super().__init__(in_ch, out_ch, kernel_size, padding=padding, bias=bias)
         self._init_sn(out_ch, eps)
 
@@ -169,8 +176,9 @@ class BigGAN(nn.Module):
                 block.append(Attention(b * c.ch, c.sn_eps))
             blocks.append(nn.ModuleList(block))
         self.blocks = nn.ModuleList(blocks)
-        self.output_layer = nn.Sequential(OutputBN(outs[-1] * c.ch, c.bn_eps), nn.ReLU(),
-                                          SNConv2d(outs[-1] * c.ch, 3, eps=c.sn_eps))  # fmt: skip
+        self.output_layer = nn.Sequential(
+            OutputBN(outs[-1] * c.ch, c.bn_eps), nn.ReLU(), SNConv2d(outs[-1] * c.ch, 3, eps=c.sn_eps)
+        )
 
     def forward(self, z: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -192,8 +200,11 @@ def infer_config(state: dict[str, torch.Tensor]) -> BigGANConfig:
         ch = state["output_layer.2.weight"].shape[1] // WIDTHS[resolution][1][-1]
         chunk = state["linear.weight"].shape[1]
         shared = state["shared.weight"]
-        attention = tuple(sorted(8 * 2 ** int(m.group(1)) for k in state
-                                 if (m := re.fullmatch(r"blocks\.(\d+)\.1\.gamma", k))))  # fmt: skip
+        attention = tuple(
+            sorted(
+                8 * 2 ** int(m.group(1)) for k in state if (m := re.fullmatch(r"blocks\.(\d+)\.1\.gamma", k))
+            )
+        )
     except (KeyError, StopIteration) as exc:
         raise KeyError(exc.args[0] if exc.args else "blocks") from None
     return BigGANConfig(resolution, ch, chunk * (n_blocks + 1), shared.shape[1], shared.shape[0], attention)

@@ -89,10 +89,13 @@ class SNGANGenerator(GeneratorAdapter):
         state = read_weights(path)
         c = self.model_config
         load_state_dict_checked(
-            self.net, state, source=str(path), aliases=self.net.block_aliases(),
+            self.net,
+            state,
+            source=str(path),
+            aliases=self.net.block_aliases(),
             architecture=f"SNGAN ResNet generator (channels {list(c.channels)}, z {c.latent_dim}, "
             f"{c.image_channels} x {c.image_size} x {c.image_size}; set -g arch=... / channels=...)",
-        )  # fmt: skip
+        )
         self._fingerprint = sha256_file(path)
 
     @property

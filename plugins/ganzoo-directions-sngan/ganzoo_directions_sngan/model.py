@@ -50,9 +50,14 @@ class ResBlockGenerator(nn.Module):
         nn.init.xavier_uniform_(self.conv1.weight, 2**0.5)
         nn.init.xavier_uniform_(self.conv2.weight, 2**0.5)
         self.model = nn.Sequential(
-            nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Upsample(scale_factor=2), self.conv1,
-            nn.BatchNorm2d(out_channels), nn.ReLU(), self.conv2,
-        )  # fmt: skip
+            nn.BatchNorm2d(in_channels),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2),
+            self.conv1,
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            self.conv2,
+        )
         if in_channels == out_channels:
             self.bypass: nn.Module = nn.Upsample(scale_factor=2)
         else:

@@ -47,8 +47,9 @@ def infer_config(state: dict[str, torch.Tensor], lr_mlp: float) -> StyleGAN2Conf
             f"not a StyleGAN2 generator in rosinality's layout (no {exc.args[0]!r})"
         ) from None
     size = 2 ** (n_rgbs + 2)
-    return StyleGAN2Config(size, style_dim, n_mlp, lr_mlp=lr_mlp, max_channels=max(c for _, c in widths),
-                           widths=tuple(widths))  # fmt: skip
+    return StyleGAN2Config(
+        size, style_dim, n_mlp, lr_mlp=lr_mlp, max_channels=max(c for _, c in widths), widths=tuple(widths)
+    )
 
 
 class StyleGAN2Generator(GeneratorAdapter):
@@ -95,8 +96,9 @@ class StyleGAN2Generator(GeneratorAdapter):
                 latent_avg = data.get("latent_avg")
                 model_config = infer_config(state, lr_mlp=0.01)
         else:
-            model_config = StyleGAN2Config(cfg["size"], cfg["style_dim"], cfg["n_mlp"],
-                                           cfg["channel_multiplier"], cfg["max_channels"])  # fmt: skip
+            model_config = StyleGAN2Config(
+                cfg["size"], cfg["style_dim"], cfg["n_mlp"], cfg["channel_multiplier"], cfg["max_channels"]
+            )
         self.model_config = model_config
         self.net = Generator(model_config).eval()
         if weights is not None:
@@ -105,10 +107,12 @@ class StyleGAN2Generator(GeneratorAdapter):
                 fixed = {k: v for k, v in self.net.state_dict().items() if k.endswith(".kernel")}
                 state = {**fixed, **state}
             load_state_dict_checked(
-                self.net, state, source=str(path),
+                self.net,
+                state,
+                source=str(path),
                 architecture=f"StyleGAN2 {c.size} px (style_dim {c.style_dim}, {c.n_mlp} mapping layers, "
                 f"widths {[c.channels(2**r) for r in range(2, c.log_size + 1)]}) in rosinality's layout",
-            )  # fmt: skip
+            )
             self._fingerprint = sha256_file(path)
         if latent_avg is None:
             latent_avg = self.net.mean_latent()

@@ -91,8 +91,9 @@ def upfirdn2d(
 class EqualLinear(nn.Module):
     """Linear layer with equalised learning rate; ``activation`` adds bias + leaky ReLU * sqrt(2)."""
 
-    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
-                 activation: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0, activation: bool = False
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim).div_(lr_mul))
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
@@ -138,8 +139,15 @@ class Upsample(nn.Module):
 class ModulatedConv2d(nn.Module):
     """Convolution whose input channels are scaled by a style, output demodulated (batch-shared weight)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int, demodulate: bool = True,
-                 upsample: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        style_dim: int,
+        demodulate: bool = True,
+        upsample: bool = False,
+    ) -> None:
         super().__init__()
         self.in_ch, self.out_ch, self.kernel_size = in_ch, out_ch, kernel_size
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, kernel_size, kernel_size))
@@ -202,8 +210,9 @@ class ConstantInput(nn.Module):
 
 
 class StyledConv(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, style_dim: int, upsample: bool = False,
-                 clamp: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, in_ch: int, out_ch: int, style_dim: int, upsample: bool = False, clamp: float | None = None
+    ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, 3, style_dim, upsample=upsample)
         self.noise = NoiseInjection()
@@ -236,9 +245,12 @@ class Generator(nn.Module):
         super().__init__()
         self.config = c = config
         self.style = nn.Sequential(
-            PixelNorm(), *[EqualLinear(c.style_dim, c.style_dim, lr_mul=c.lr_mlp, activation=True)
-                           for _ in range(c.n_mlp)]
-        )  # fmt: skip
+            PixelNorm(),
+            *[
+                EqualLinear(c.style_dim, c.style_dim, lr_mul=c.lr_mlp, activation=True)
+                for _ in range(c.n_mlp)
+            ],
+        )
         self.input = ConstantInput(c.channels(4))
         self.conv1 = StyledConv(c.channels(4), c.channels(4), c.style_dim, clamp=c.conv_clamp)
         self.to_rgb1 = ToRGB(c.channels(4), c.style_dim, upsample=False, clamp=c.conv_clamp)
