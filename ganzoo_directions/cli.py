@@ -535,6 +535,186 @@ def pull(ref: str, out: Path | None, weights: str | None, allow_mismatch: bool, 
     click.echo(f"next: zoo-dirs traverse {folder} --directions 0,1,2 --samples 4 --out grid.png")
 
 
+def _progress_factory(console: Any) -> Any:
+    """Progress bars for evaluation (rich on a terminal; nothing otherwise)."""
+    if not console.is_terminal:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    progress.start()
+
+    def make(label: str, total: int) -> Any:
+        task = progress.add_task(label, total=total)
+        return lambda n: progress.advance(task, n)
+
+    make.stop = progress.stop  # type: ignore[attr-defined]
+    return make
+
+
+@cli.command()
+@click.argument("source")
+@click.option(
+    "--metrics", default="rca,ppl", show_default=True, help="Comma-separated: rca, heldout_rca, ppl, factors."
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=10),
+    default=10_000,
+    show_default=True,
+    help="Fresh pairs for RCA; samples for PPL (the paper: 10,000).",
+)
+@click.option("--seed", type=int, default=1234, show_default=True, help="Seed of the evaluation draws.")
+@click.option(
+    "--ppl-net",
+    type=click.Choice(["vgg", "alex", "squeeze", "pixel", "vgg-random"]),
+    default="vgg",
+    show_default=True,
+    help="LPIPS backbone (vgg as the paper; weights from the local torch cache). pixel: offline "
+    "pixel MSE, not comparable to published PPL. vgg-random: random backbone, wiring tests only.",
+)
+@click.option(
+    "--ppl-delta",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-4,
+    show_default=True,
+    help="Step along the path for PPL.",
+)
+@click.option(
+    "--heldout-steps",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Training steps of the held-out reconstructor.",
+)
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Evaluation batch.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="For a Hub REPO_ID: the folder to pull into. [default: evaluations/OWNER--NAME]",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def evaluate(
+    source: str,
+    metrics: str,
+    samples: int,
+    seed: int,
+    ppl_net: str,
+    ppl_delta: float,
+    heldout_steps: int,
+    batch: int,
+    out: Path | None,
+    device: str,
+) -> None:
+    """Measure a run folder or a Hub direction set (OWNER/NAME[@REV]) and record the metrics.
+
+    Writes metrics.json in the folder and the metrics into the direction file's metadata, and prints
+    them. RCA uses the run's reconstructor on fresh pairs drawn with the training shift law; held-out
+    RCA trains a fresh reconstructor on the frozen directions first.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from .evaluation import METRICS, EvalOptions
+    from .evaluation import evaluate as run_evaluation
+    from .runs import pick_device
+
+    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    unknown = sorted(set(chosen) - set(METRICS))
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"unknown metrics {unknown}; valid: {', '.join(METRICS)}", param_hint="--metrics"
+        )
+    folder = Path(source)
+    if not folder.exists():
+        from .hub import parse_repo_ref
+        from .hub import pull as pull_set
+
+        repo_id, _ = parse_repo_ref(source)
+        _, folder = pull_set(source, out or Path("evaluations") / repo_id.replace("/", "--"))
+    elif folder.is_file():
+        folder = folder.parent
+    console = Console(stderr=True)
+    progress = _progress_factory(console)
+    options = EvalOptions(
+        metrics=chosen,
+        samples=samples,
+        seed=seed,
+        batch_size=batch,
+        ppl_net=ppl_net,
+        ppl_delta=ppl_delta,
+        heldout_steps=heldout_steps,
+        device=pick_device(device),
+        progress=progress,
+    )
+    try:
+        results = run_evaluation(folder, options)
+    finally:
+        if progress is not None:
+            progress.stop()
+    table = Table(title=f"evaluation of {folder}")
+    table.add_column("metric")
+    table.add_column("value")
+    for key, value in results.items():
+        if key in ("factor_effects",):
+            continue
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    click.echo(f"recorded in {folder / 'metrics.json'} and {folder / 'directions.safetensors'}")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a bar chart (PNG) of the table.",
+)
+def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
+    """Compare runs in the layout of the paper's Table 1: methods as rows, metrics per generator as
+    columns; runs that differ only by seed are one cell, mean ± std. Run `evaluate` first."""
+    from .compare import collect, plot_png
+    from .io import atomic_write_bytes
+
+    comparison = collect(list(runs))
+    if not comparison.metrics:
+        raise GanzooError("none of these runs has recorded metrics; run `zoo-dirs evaluate RUN_DIR` first")
+    if fmt == "json":
+        click.echo(comparison.as_json())
+    elif fmt == "markdown":
+        click.echo(comparison.markdown())
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table()
+        for column in comparison.header():
+            table.add_column(column)
+        for row in comparison.rows():
+            table.add_row(*row)
+        Console().print(table)
+    if plot is not None:
+        atomic_write_bytes(plot, plot_png(comparison))
+        click.echo(f"wrote {plot}")
+
+
 def main() -> None:
     cli(prog_name="zoo-dirs")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -23,6 +23,7 @@ from .options import Option, parse_options
 __all__ = [
     "DirectionMethod",
     "DiscoveryResult",
+    "FactorReadout",
     "GeneratorAdapter",
     "KnownFactors",
     "Option",
@@ -41,6 +42,18 @@ class KnownFactors:
 
     names: tuple[str, ...]
     directions: torch.Tensor  # (F, D)
+
+
+@dataclass(frozen=True)
+class FactorReadout:
+    """Reads known factors of variation off images (a regressor trained with labels, for evaluation only).
+
+    ``predict`` maps ``(n, C, H, W)`` images in [-1, 1] to ``(n, F)`` factor values, each scaled to [0, 1]
+    over its range (factors are intervals, so no angle wraps around inside a range).
+    """
+
+    names: tuple[str, ...]
+    predict: Callable[[torch.Tensor], torch.Tensor]
 
 
 class GeneratorAdapter(nn.Module, abc.ABC):
@@ -170,6 +183,11 @@ class GeneratorAdapter(nn.Module, abc.ABC):
 
     def known_factors(self) -> KnownFactors | None:
         """The true factor directions where they are known (synthetic generators); else ``None``."""
+        return None
+
+    def factor_readout(self) -> FactorReadout | None:
+        """A way to read the true factors off this generator's images, where one exists (the ``factors``
+        metric of ``zoo-dirs evaluate``); else ``None``."""
         return None
 
     @property

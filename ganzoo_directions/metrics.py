@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -75,3 +76,93 @@ def random_directions(num: int, dim: int, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(dim, max(num, dim), generator=gen))
     return q.t()[:num] if num <= dim else F.normalize(torch.randn(num, dim, generator=gen), dim=1)
+
+
+Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (n, C, H, W) x 2 -> (n,)
+
+
+def trimmed_mean(values: torch.Tensor, trim: float = 0.01) -> float:
+    """Mean after dropping the lowest and highest ``trim`` fraction (StyleGAN's PPL convention)."""
+    values = values.flatten().sort().values
+    cut = int(len(values) * trim)
+    kept = values[cut : len(values) - cut] if len(values) > 2 * cut else values
+    return kept.mean().item()
+
+
+@torch.no_grad()
+def path_length(
+    generator: GeneratorAdapter,
+    shift: ShiftFn,
+    num_directions: int,
+    distance: Distance,
+    *,
+    samples: int = 10_000,
+    delta: float = 1e-4,
+    eps_max: float = 6.0,
+    batch_size: int = 64,
+    seed: int = 1234,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """Perceptual path length along directions (the paper's section 4.1, after StyleGAN's PPL).
+
+    For z from the prior, k uniform and t ~ U[-eps_max, eps_max - delta]:
+    ``d = distance(G(z + A(k, t)), G(z + A(k, t + delta)))``. Reported as trimmed means (1% each side):
+    ``ppl`` = d / delta^2 (per unit of eps) and ``ppl_latent`` = d / |A(k, t + delta) - A(k, t)|^2 (per
+    unit of latent distance). They coincide for unit-norm linear deformators.
+    """
+    device = generator.device
+    rng = torch.Generator(device).manual_seed(seed)
+    per_eps, per_latent, done = [], [], 0
+    while done < samples:
+        b = min(batch_size, samples - done)
+        z = generator.sample_latents(b, rng)
+        k = torch.randint(0, num_directions, (b,), generator=rng, device=device)
+        t = (torch.rand(b, generator=rng, device=device) * 2 - 1) * eps_max
+        t = t.clamp(max=eps_max - delta)
+        s0, s1 = shift(k, t), shift(k, t + delta)
+        d = distance(generator.render_shifted(z, s0), generator.render_shifted(z, s1)).float()
+        per_eps.append(d / delta**2)
+        per_latent.append(d / (s1 - s0).square().sum(1).clamp_min(1e-20))
+        done += b
+        if progress is not None:
+            progress(b)
+    return {
+        "ppl": trimmed_mean(torch.cat(per_eps)),
+        "ppl_latent": trimmed_mean(torch.cat(per_latent)),
+        "ppl_samples": samples,
+        "ppl_delta": delta,
+    }
+
+
+def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean squared pixel difference per image: an offline stand-in for LPIPS (not comparable)."""
+    return (a - b).square().flatten(1).mean(1)
+
+
+def dci_scores(effects: torch.Tensor) -> dict[str, float]:
+    """DCI-style scores of a ``(K, F)`` non-negative effect matrix (direction k changes factor f by E[k, f]).
+
+    ``disentanglement``: sum_k w_k (1 - H(p_k) / log F), p_k = E[k] / sum E[k], w_k = E[k].sum() / E.sum()
+    (1 = every direction changes one factor only). ``completeness``: the same over factors with the
+    matrix transposed (1 = every factor is changed by one direction only). ``coverage``: the fraction
+    of factors that are the largest effect of at least one direction whose weight is at least half the
+    average.
+    """
+    E = effects.clamp_min(0).double()
+    K, Fn = E.shape
+    total = E.sum()
+    if total <= 0:
+        return {"disentanglement": 0.0, "completeness": 0.0, "coverage": 0.0}
+
+    def score(M: torch.Tensor, n_out: int) -> float:
+        rows = M.sum(1)
+        p = M / rows.clamp_min(1e-12)[:, None]
+        entropy = (
+            -(p * p.clamp_min(1e-12).log()).sum(1) / math.log(n_out) if n_out > 1 else torch.zeros(len(M))
+        )
+        return float(((rows / total) * (1 - entropy)).sum())
+
+    weights = E.sum(1) / total
+    strong = weights >= 0.5 / K
+    reached = {int(E[k].argmax()) for k in range(K) if strong[k]}
+    return {"disentanglement": score(E, Fn), "completeness": score(E.t(), K), "coverage": len(reached) / Fn}

@@ -24,6 +24,7 @@ class LeNetReconstructor(nn.Module):
     Needs at least 32 px; smaller images are upsampled (bilinear) to 32 px first.
     """
 
+    kind = "lenet"
     min_size = 32
 
     def __init__(self, num_directions: int, channels: int = 3, width: int = 2) -> None:
@@ -60,6 +61,8 @@ class LeNetReconstructor(nn.Module):
 
 class ResNetReconstructor(nn.Module):
     """torchvision's ResNet-18 (random init) with a 6-channel stem and two linear heads."""
+
+    kind = "resnet18"
 
     def __init__(self, num_directions: int, channels: int = 3) -> None:
         super().__init__()

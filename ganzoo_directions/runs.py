@@ -216,5 +216,9 @@ def save_reconstructor(path: Path, reconstructor: torch.nn.Module, num_direction
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in reconstructor.state_dict().items()}
-    metadata = {"class": type(reconstructor).__name__, "num_directions": str(num_directions)}
+    metadata = {
+        "class": type(reconstructor).__name__,
+        "kind": getattr(reconstructor, "kind", ""),
+        "num_directions": str(num_directions),
+    }
     atomic_write_bytes(path, save(tensors, metadata=metadata))

@@ -17,7 +17,17 @@ from ganzoo_directions.directions import DirectionSet
 
 from .conftest import run_cli
 
-COMMANDS = [[], ["list"], ["plugins"], ["discover"], ["traverse"], ["push"], ["pull"]]
+COMMANDS = [
+    [],
+    ["list"],
+    ["plugins"],
+    ["discover"],
+    ["traverse"],
+    ["push"],
+    ["pull"],
+    ["evaluate"],
+    ["compare"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")

@@ -1,0 +1,260 @@
+"""Evaluate a direction set: RCA (the run's reconstructor, and a held-out one), PPL, factor scores.
+
+Results go to ``metrics.json`` in the folder and into the direction file's metadata. Evaluation never
+touches the training state: it reads the direction set and the reconstructor, and draws its own
+pairs from its own seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .directions import FILE_NAME, DirectionSet
+from .errors import GanzooError
+from .interfaces import GeneratorAdapter
+from .io import atomic_write_text
+from .metrics import Distance, path_length, pixel_distance, reconstructor_accuracy
+from .reconstructors import build_reconstructor, choose_reconstructor
+
+METRICS = ("rca", "heldout_rca", "ppl", "factors")
+PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
+METRICS_FILE = "metrics.json"
+RECONSTRUCTOR_FILE = "reconstructor.safetensors"
+# the torchvision ImageNet weights LPIPS's backbones are built from
+BACKBONE_FILES = {
+    "vgg": "vgg16-397923af.pth",
+    "alex": "alexnet-owt-7be5be79.pth",
+    "squeeze": "squeezenet1_1-b8a52dc0.pth",
+}
+
+
+@dataclass
+class EvalOptions:
+    metrics: tuple[str, ...] = ("rca", "ppl")
+    samples: int = 10_000  # pairs for RCA, samples for PPL
+    seed: int = 1234
+    batch_size: int = 64
+    ppl_net: str = "vgg"
+    ppl_delta: float = 1e-4
+    heldout_steps: int = 2000
+    device: str = "cpu"
+    progress: Callable[[str, int], Callable[[int], None]] | None = field(default=None, repr=False)
+
+
+def lpips_distance(net: str, device: str) -> tuple[Distance, str]:
+    """An LPIPS distance function and its label. The backbone's ImageNet weights must be in the torch
+    hub cache (they cannot be downloaded here); a missing file is one actionable error."""
+    if net == "pixel":
+        return pixel_distance, "pixel MSE (offline check; not comparable to published PPL)"
+    import lpips
+
+    random_backbone = net == "vgg-random"
+    backbone = "vgg" if random_backbone else net
+    if not random_backbone:
+        checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+        needed = checkpoints / BACKBONE_FILES[backbone]
+        if not needed.is_file():
+            raise GanzooError(
+                f"LPIPS-{backbone} needs torchvision's ImageNet weights at {needed} (they cannot be "
+                f"downloaded here): copy {BACKBONE_FILES[backbone]} from "
+                f"https://download.pytorch.org/models/ into {checkpoints} (or set TORCH_HOME), or use "
+                "--ppl-net pixel for an offline, "
+                "non-comparable check"
+            )
+    with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation, raised inside lpips
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net=backbone, pretrained=True, pnet_rand=random_backbone, verbose=False)
+    model = model.to(device).eval()
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return model(a, b).flatten()
+
+    label = f"LPIPS-{backbone}" + (" with a RANDOM backbone (wiring test only)" if random_backbone else "")
+    return distance, label
+
+
+def load_reconstructor(run_dir: Path, image_size: int, channels: int, device: str) -> torch.nn.Module | None:
+    """The run's trained reconstructor, or ``None`` when the folder has none (closed-form, Hub sets)."""
+    path = run_dir / RECONSTRUCTOR_FILE
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    kind = meta.get("kind") or choose_reconstructor("auto", image_size)
+    model = build_reconstructor(kind, int(meta["num_directions"]), channels)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def train_heldout_reconstructor(
+    generator: GeneratorAdapter,
+    dset: DirectionSet,
+    *,
+    steps: int,
+    batch_size: int,
+    eps_max: float,
+    eps_min: float,
+    seed: int,
+    lr: float = 1e-3,
+    progress: Callable[[int], None] | None = None,
+) -> torch.nn.Module:
+    """A fresh reconstructor trained on the frozen directions (one shift per pair, CE + 0.25 |eps err|):
+    a direction set scores here only if its directions are recognisable by themselves."""
+    from .training import sample_magnitudes
+
+    device = generator.device
+    torch.manual_seed(seed)
+    K = dset.num_directions
+    R = build_reconstructor(
+        choose_reconstructor("auto", generator.image_size), K, generator.image_channels
+    ).to(device)
+    opt = torch.optim.Adam(R.parameters(), lr=lr)
+    rng = torch.Generator(device).manual_seed(seed + 1)
+    R.train()
+    for _ in range(steps):
+        with torch.no_grad():
+            z = generator.sample_latents(batch_size, rng)
+            k = torch.randint(0, K, (batch_size,), generator=rng, device=device)
+            eps = sample_magnitudes((batch_size,), eps_max, eps_min, rng, device)
+            x0 = generator.render(z)
+            x1 = generator.render_shifted(z, dset.shift(k, eps))
+        logits, eps_hat = R(x0, x1)
+        loss = F.cross_entropy(logits, k) + 0.25 * (eps_hat - eps).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if progress is not None:
+            progress(1)
+    return R.eval()
+
+
+def evaluate(
+    folder: Path, options: EvalOptions, *, generator: GeneratorAdapter | None = None
+) -> dict[str, Any]:
+    """Compute ``options.metrics`` for the direction set in ``folder`` and record them there."""
+    from .runs import build_generator
+
+    unknown = sorted(set(options.metrics) - set(METRICS))
+    if unknown:
+        raise GanzooError(f"unknown metrics {unknown}; valid: {', '.join(METRICS)}")
+    dset = DirectionSet.load(folder, device=options.device)
+    spec = dset.spec
+    made_for = spec.get("generator", {})
+    if generator is None:
+        if "name" not in made_for:
+            raise GanzooError(f"{folder}: the direction set does not say which generator it was made for")
+        generator = build_generator(
+            made_for["name"],
+            weights=made_for.get("weights"),
+            options=made_for.get("options"),
+            device=options.device,
+        )
+    dset.check_generator(generator)
+    settings = spec.get("settings", {})
+    eps_max, eps_min = float(settings.get("eps_max", 6.0)), float(settings.get("eps_min", 0.5))
+    K = dset.num_directions
+    results: dict[str, Any] = {"eval_seed": options.seed}
+
+    def bar(label: str, total: int) -> Callable[[int], None] | None:
+        return options.progress(label, total) if options.progress else None
+
+    if "rca" in options.metrics:
+        R = load_reconstructor(folder, generator.image_size, generator.image_channels, options.device)
+        if R is None:
+            results["rca_note"] = (
+                "no reconstructor in this folder (closed-form method or a Hub set); see heldout_rca"
+            )
+        else:
+            results["rca"] = reconstructor_accuracy(
+                generator,
+                dset.shift,
+                R,
+                K,
+                pairs=options.samples,
+                batch_size=options.batch_size,
+                eps_max=eps_max,
+                eps_min=eps_min,
+                seed=options.seed,
+            )
+            results.update(rca_pairs=options.samples, rca_chance=1.0 / K)
+    if "heldout_rca" in options.metrics:
+        R = train_heldout_reconstructor(
+            generator,
+            dset,
+            steps=options.heldout_steps,
+            batch_size=32,
+            eps_max=eps_max,
+            eps_min=eps_min,
+            seed=options.seed,
+            progress=bar("held-out reconstructor", options.heldout_steps),
+        )
+        results["heldout_rca"] = reconstructor_accuracy(
+            generator,
+            dset.shift,
+            R,
+            K,
+            pairs=options.samples,
+            batch_size=options.batch_size,
+            eps_max=eps_max,
+            eps_min=eps_min,
+            seed=options.seed + 7,
+        )
+        results.update(heldout_rca_steps=options.heldout_steps, rca_chance=1.0 / K)
+    if "ppl" in options.metrics:
+        distance, label = lpips_distance(options.ppl_net, options.device)
+        results.update(
+            path_length(
+                generator,
+                dset.shift,
+                K,
+                distance,
+                samples=options.samples,
+                delta=options.ppl_delta,
+                eps_max=eps_max,
+                batch_size=options.batch_size,
+                seed=options.seed,
+                progress=bar("PPL", options.samples),
+            )
+        )
+        results["ppl_distance"] = label
+    if "factors" in options.metrics:
+        readout = generator.factor_readout() if hasattr(generator, "factor_readout") else None
+        if readout is None:
+            results["factors_note"] = f"generator {generator.name!r} has no known factors"
+        else:
+            from .factors import factor_scores
+
+            results.update(
+                factor_scores(
+                    generator,
+                    dset,
+                    readout,
+                    samples=min(options.samples, 2048),
+                    seed=options.seed,
+                    heatmap=folder / "factors.png",
+                )
+            )
+    record(folder, dset, results)
+    return results
+
+
+def record(folder: Path, dset: DirectionSet, results: dict[str, Any]) -> None:
+    """Merge ``results`` into ``metrics.json`` and the direction file's metadata (both atomically)."""
+    path = folder / METRICS_FILE
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing.update(results)
+    atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True) + os.linesep)
+    dset.metrics.update(results)
+    dset.save(folder / FILE_NAME)

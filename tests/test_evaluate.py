@@ -1,0 +1,157 @@
+"""zoo-dirs evaluate and compare: RCA, held-out RCA, PPL, factor scores, Table-1 layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from ganzoo_directions.compare import collect, plot_png
+from ganzoo_directions.directions import DirectionSet
+from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.evaluation import EvalOptions, evaluate, lpips_distance
+from ganzoo_directions.interfaces import GeneratorAdapter, RunSettings
+from ganzoo_directions.metrics import dci_scores, path_length, pixel_distance, trimmed_mean
+from ganzoo_directions.runs import RunRequest, execute
+
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval") / "run"
+    folder.mkdir()
+    settings = RunSettings(num_directions=4, steps=40, batch_size=8, lr=1e-3, run_dir=folder, log_every=10)
+    execute(RunRequest("sprites", "baseline", {"image_size": 32}, None, {}, settings), rca_pairs=64)
+    return folder
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_evaluate_records_metrics_and_never_touches_training(trained_run):
+    before = {name: _digest(trained_run / name) for name in ("checkpoint.pt", "reconstructor.safetensors")}
+    options = EvalOptions(
+        metrics=("rca", "heldout_rca", "ppl"), samples=128, heldout_steps=5, ppl_net="pixel"
+    )
+    results = evaluate(trained_run, options)
+    assert 0 <= results["rca"] <= 1 and results["rca_chance"] == 0.25 and results["rca_pairs"] == 128
+    assert 0 <= results["heldout_rca"] <= 1
+    assert results["ppl"] > 0 and "not comparable" in results["ppl_distance"]
+    # ortho (unit) directions: per unit eps and per unit latent distance agree
+    assert results["ppl_latent"] == pytest.approx(results["ppl"], rel=1e-3)
+    assert json.loads((trained_run / "metrics.json").read_text())["rca"] == results["rca"]
+    assert DirectionSet.load(trained_run).metrics["heldout_rca"] == results["heldout_rca"]
+    assert {name: _digest(trained_run / name) for name in before} == before
+    again = evaluate(trained_run, EvalOptions(metrics=("rca",), samples=128))
+    assert again["rca"] == results["rca"]  # fixed seed: the same pairs
+
+
+class LinearToy(GeneratorAdapter):
+    """render(z) = z @ W, reshaped: PPL in pixel space is |W d|^2 / P exactly."""
+
+    name = "linear-toy"
+    latent_dim = 3
+    image_size = 4
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("W", torch.randn(3, 48, generator=torch.Generator().manual_seed(0)) * 0.1)
+
+    def sample_latents(self, n, generator=None):
+        return torch.randn(n, 3, generator=generator) * 0.1
+
+    def render(self, latents):
+        return (latents @ self.W).view(-1, 3, 4, 4)
+
+
+def test_path_length_is_exact_on_a_linear_generator():
+    G = LinearToy()
+    directions = torch.eye(3)
+    dset = DirectionSet(directions)
+    result = path_length(G, dset.shift, 3, pixel_distance, samples=3000, delta=1e-2, seed=0)
+    expected = torch.stack([(d @ G.W).square().mean() for d in directions])  # per direction |W d|^2 / P
+    assert expected.min() < result["ppl"] < expected.max()
+    assert result["ppl"] == pytest.approx(expected.mean().item(), rel=0.1)
+    # a deformator twice as long: twice the image change per unit eps, the same per unit latent distance
+    long = DirectionSet(2 * directions)
+    doubled = path_length(G, long.shift, 3, pixel_distance, samples=3000, delta=1e-2, seed=0)
+    assert doubled["ppl"] == pytest.approx(4 * result["ppl"], rel=1e-3)
+    assert doubled["ppl_latent"] == pytest.approx(result["ppl_latent"], rel=1e-3)
+
+
+def test_lpips_wiring_and_missing_backbone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    with pytest.raises(GanzooError, match=r"vgg16-397923af\.pth"):
+        lpips_distance("vgg", "cpu")
+    distance, label = lpips_distance("vgg-random", "cpu")
+    assert "RANDOM backbone" in label
+    a = torch.rand(2, 3, 32, 32) * 2 - 1
+    d = distance(a, a.flip(0))
+    assert d.shape == (2,) and (d > 0).all() and distance(a, a).abs().max() < 1e-6
+
+
+def test_trimmed_mean_and_dci_scores():
+    assert trimmed_mean(torch.cat([torch.ones(98), torch.tensor([-1000.0, 1000.0])])) == 1.0
+    perfect = dci_scores(torch.eye(4))
+    assert perfect == pytest.approx({"disentanglement": 1.0, "completeness": 1.0, "coverage": 1.0})
+    uniform = dci_scores(torch.ones(4, 4))
+    assert uniform["disentanglement"] == pytest.approx(0.0, abs=1e-9) and uniform["coverage"] == 0.25
+    collapsed = dci_scores(torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [0, 0, 1.0]]))
+    assert collapsed["disentanglement"] == pytest.approx(1.0)
+    assert collapsed["completeness"] < 1.0 and collapsed["coverage"] == pytest.approx(2 / 3)
+
+
+def _fake_run(folder, method, seed, metrics, generator="sprites"):
+    folder.mkdir(parents=True)
+    spec = {
+        "generator": {"name": generator},
+        "method": {"name": method, "hyperparameters": {"x": 1}},
+        "settings": {"seed": seed},
+        "metrics": metrics,
+    }
+    DirectionSet(torch.eye(4), None, spec).save(folder / "directions.safetensors")
+    return folder
+
+
+def test_compare_layout_mean_and_std(tmp_path):
+    runs = [
+        _fake_run(tmp_path / "b0", "baseline", 0, {"rca": 0.80, "ppl": 100.0}),
+        _fake_run(tmp_path / "b1", "baseline", 1, {"rca": 0.90, "ppl": 120.0}),
+        _fake_run(tmp_path / "c0", "centroid", 0, {"rca": 0.70, "ppl": 50.0}),
+        _fake_run(tmp_path / "g0", "centroid", 0, {"rca": 0.60}, generator="sngan"),
+    ]
+    comparison = collect(runs)
+    assert comparison.methods == ["baseline", "centroid"] and comparison.generators == ["sprites", "sngan"]
+    assert comparison.header() == ["method", "sprites RCA↑", "sprites PPL↓", "sngan RCA↑", "sngan PPL↓"]
+    assert comparison.rows()[0] == ["baseline", "0.850 ± 0.071", "110.00 ± 14.14", "-", "-"]
+    assert comparison.rows()[1] == ["centroid", "0.700", "50.00", "0.600", "-"]
+    assert "| baseline | 0.850 ± 0.071 |" in comparison.markdown()
+    rows = json.loads(comparison.as_json())
+    (cell,) = [
+        r for r in rows if (r["method"], r["generator"], r["metric"]) == ("baseline", "sprites", "rca")
+    ]
+    assert cell["mean"] == pytest.approx(0.85) and cell["n"] == 2 and cell["seeds"] == [0, 1]
+    png = plot_png(comparison)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_and_compare_in_real_processes(trained_run, tmp_path):
+    result = run_cli(
+        "evaluate", str(trained_run), "--metrics", "rca,ppl", "--samples", "64", "--ppl-net", "pixel"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rca" in result.stdout and "recorded in" in result.stdout
+    result = run_cli("evaluate", str(trained_run), "--metrics", "rca,nonsense")
+    assert result.returncode != 0 and "unknown metrics" in result.stderr
+    plot = tmp_path / "table.png"
+    result = run_cli("compare", str(trained_run), "--format", "markdown", "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("| method | sprites RCA↑ |") and "sprites PPL↓" in result.stdout
+    assert plot.is_file()
+    empty = _fake_run(tmp_path / "empty", "baseline", 0, {})
+    result = run_cli("compare", str(empty))
+    assert result.returncode != 0 and "run `zoo-dirs evaluate" in result.stderr
