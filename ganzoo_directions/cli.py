@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -186,10 +187,10 @@ def plugins() -> None:
 )
 @click.option(
     "--reconstructor",
-    type=click.Choice(["auto", "lenet", "resnet18"]),
+    type=click.Choice(["auto", "lenet", "lenet-gn", "resnet18"]),
     default="auto",
     show_default=True,
-    help="auto: LeNet up to 64 px, ResNet-18 above.",
+    help="auto: LeNet up to 64 px, ResNet-18 above; lenet-gn: LeNet without batch statistics.",
 )
 @click.option(
     "-p",
@@ -233,6 +234,25 @@ def plugins() -> None:
     show_default=True,
     help="Fresh pairs for the final RCA.",
 )
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=True,
+    show_default=True,
+    help="Channels-last memory format for the convolutions (faster on CPU and GPU).",
+)
+@click.option(
+    "--amp",
+    type=click.Choice(["auto", "bf16", "off"]),
+    default="auto",
+    show_default=True,
+    help="Mixed precision of generator and reconstructor (auto: bf16 on CUDA, off on CPU); losses stay fp32.",
+)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the reconstructor and the render.")
+@click.option(
+    "--grad-checkpoint",
+    is_flag=True,
+    help="Recompute the generator's activations in backward: less memory, more time.",
+)
 @click.pass_context
 def discover(
     ctx: click.Context,
@@ -255,11 +275,17 @@ def discover(
     checkpoint_every: int,
     log_every: int,
     rca_pairs: int,
+    channels_last: bool,
+    amp: str,
+    compile_: bool,
+    grad_checkpoint: bool,
 ) -> None:
     """Train a method on a generator and write a run folder with its direction set.
 
     The folder gets directions.safetensors, the reconstructor, a JSON-lines log, checkpoints and
-    traversal.png. Ctrl-C saves a checkpoint; --resume --out DIR continues it.
+    traversal.png. Ctrl-C saves a checkpoint; --resume --out DIR continues it. Under torchrun
+    (`torchrun --nproc_per_node N -m ganzoo_directions discover ... --out DIR`) it trains
+    data-parallel: --batch is per process, and rank 0 writes.
     """
     from .interfaces import RunSettings
     from .options import parse_key_values
@@ -269,24 +295,32 @@ def discover(
     if eps_min >= eps_max:
         raise click.BadParameter("--eps-min must be smaller than --eps-max", param_hint="--eps-min")
     device = pick_device(device)
-    if resume:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # launched by torchrun
+    rank = 0
+    if distributed:
+        device, rank = _init_distributed(device)
         if out is None:
-            raise click.UsageError("--resume needs --out RUN_DIR")
-        prepare_run_dir(out, resume=True)
+            raise click.UsageError("data-parallel runs need --out (all ranks share the folder)")
+    if resume and out is None:
+        raise click.UsageError("--resume needs --out RUN_DIR")
+    out = out or default_run_dir(gen_name, method_name)
+    if rank == 0:  # only rank 0 checks and creates the folder; the others wait for it
+        prepare_run_dir(out, resume=resume)
+    if distributed:
+        _barrier()
+    if resume:
         request = RunRequest.from_folder(out)
         for flag, given, saved in (
             ("--gen", gen_name, request.generator),
             ("--method", method_name, request.method),
         ):
-            source = ctx.get_parameter_source(flag.lstrip("-").replace("-", "_") + "_name")
+            source = ctx.get_parameter_source(flag.lstrip("-") + "_name")
             if source == click.core.ParameterSource.COMMANDLINE and given != saved:
                 raise click.UsageError(f"{out} is a {saved!r} run; {flag} {given} does not match")
         if steps is not None:
             request.settings.steps = steps
         request.settings.resume = True
     else:
-        out = out or default_run_dir(gen_name, method_name)
-        prepare_run_dir(out, resume=False)
         settings = RunSettings(
             num_directions=num_directions or 0,
             steps=steps or 0,
@@ -299,23 +333,26 @@ def discover(
             checkpoint_every=checkpoint_every,
             log_every=log_every,
             reconstructor=reconstructor,
+            channels_last=channels_last,
+            amp=amp,
+            compile=compile_,
+            grad_checkpoint=grad_checkpoint,
         )
+        gen_opts = parse_key_values(gen_options, flag="--gen-option")
         request = RunRequest(
-            gen_name,
-            method_name,
-            parse_key_values(gen_options, flag="--gen-option"),
-            weights,
-            parse_key_values(params, flag="--param"),
-            settings,
+            gen_name, method_name, gen_opts, weights, parse_key_values(params, flag="--param"), settings
         )
+    if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
+        execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
+        return
 
     from rich.console import Console
 
     console = Console(stderr=True)
     request.settings.reporter = console_reporter(console, label=f"{request.method} on {request.generator}")
     console.print(
-        f"[bold]zoo-dirs discover[/]: {request.method} on {request.generator}, "
-        f"device {device}, run folder {out}"
+        f"[bold]zoo-dirs discover[/]: {request.method} on {request.generator}, device {device}, "
+        f"run folder {out}"
     )
     try:
         outcome = execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
@@ -325,11 +362,32 @@ def discover(
         raise
     except KeyboardInterrupt:
         console.print(
-            f"[yellow]interrupted[/]: checkpoint saved; continue with\n"
+            "[yellow]interrupted[/]: checkpoint saved; continue with\n"
             f"  zoo-dirs discover --resume --out {out}"
         )
         sys.exit(130)
     _print_summary(console, outcome)
+
+
+def _init_distributed(device: str) -> tuple[str, int]:
+    """Join the torchrun process group: NCCL on CUDA (one GPU per local rank), gloo on CPU."""
+    import torch
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return device, dist.get_rank()
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
 
 
 def _print_summary(console: Any, outcome: Any) -> None:

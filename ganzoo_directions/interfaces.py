@@ -268,7 +268,20 @@ class RunSettings:
     checkpoint_every: int = 500
     log_every: int = 25
     reconstructor: str = "auto"
+    channels_last: bool = True  # convolutions in channels-last memory format (faster on CPU and GPU)
+    amp: str = "auto"  # "auto": bf16 autocast on CUDA, off on CPU; "bf16"; "off"
+    compile: bool = False  # torch.compile the reconstructor and the generator's render
+    grad_checkpoint: bool = False  # recompute the generator's activations in backward (saves memory)
     reporter: Reporter = field(default_factory=SilentReporter)
+
+    def performance(self) -> dict[str, Any]:
+        """How the step is executed (changes speed and float rounding, not the method)."""
+        return {
+            "channels_last": self.channels_last,
+            "amp": self.amp,
+            "compile": self.compile,
+            "grad_checkpoint": self.grad_checkpoint,
+        }
 
     def describe(self) -> dict[str, Any]:
         """The settings that define the result (for metadata and resume checks)."""

@@ -15,39 +15,40 @@ from torch import nn
 
 from .errors import GanzooError
 
-RECONSTRUCTORS = ("lenet", "resnet18")
+RECONSTRUCTORS = ("lenet", "lenet-gn", "resnet18")
 
 
 class LeNetReconstructor(nn.Module):
     """Three 5x5 conv layers with batch norm and max pooling, global average, two heads.
 
-    Needs at least 32 px; smaller images are upsampled (bilinear) to 32 px first.
+    Needs at least 32 px; smaller images are upsampled (bilinear) to 32 px first. ``norm="group"``
+    (kind ``lenet-gn``) replaces batch norm by group / layer norm, so that no output depends on the
+    rest of the batch: data-parallel runs then equal single-process runs exactly.
     """
 
-    kind = "lenet"
     min_size = 32
 
-    def __init__(self, num_directions: int, channels: int = 3, width: int = 2) -> None:
+    def __init__(self, num_directions: int, channels: int = 3, width: int = 2, norm: str = "batch") -> None:
         super().__init__()
+        self.kind = "lenet" if norm == "batch" else "lenet-gn"
         c1, c2, c3, hidden = 3 * width, 8 * width, 60 * width, 42 * width
+
+        def norm2d(c: int) -> nn.Module:
+            return nn.BatchNorm2d(c) if norm == "batch" else nn.GroupNorm(1, c)
+
+        def norm1d(c: int) -> nn.Module:
+            return nn.BatchNorm1d(c) if norm == "batch" else nn.LayerNorm(c)
+
         self.features = nn.Sequential(
-            nn.Conv2d(2 * channels, c1, 5),
-            nn.BatchNorm2d(c1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5),
-            nn.BatchNorm2d(c2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 5),
-            nn.BatchNorm2d(c3),
-            nn.ReLU(),
-        )
+            nn.Conv2d(2 * channels, c1, 5), norm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5), norm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 5), norm2d(c3), nn.ReLU(),
+        )  # fmt: skip
         self.direction_head = nn.Sequential(
-            nn.Linear(c3, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, num_directions)
+            nn.Linear(c3, hidden), norm1d(hidden), nn.ReLU(), nn.Linear(hidden, num_directions)
         )
         self.magnitude_head = nn.Sequential(
-            nn.Linear(c3, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 1)
+            nn.Linear(c3, hidden), norm1d(hidden), nn.ReLU(), nn.Linear(hidden, 1)
         )
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,6 +95,8 @@ def build_reconstructor(kind: str, num_directions: int, channels: int = 3, **con
     """Build a reconstructor of ``kind`` (``lenet`` or ``resnet18``)."""
     if kind == "lenet":
         return LeNetReconstructor(num_directions, channels, **config)
+    if kind == "lenet-gn":
+        return LeNetReconstructor(num_directions, channels, norm="group", **config)
     if kind == "resnet18":
         return ResNetReconstructor(num_directions, channels)
     raise GanzooError(f"unknown reconstructor {kind!r}; valid: {', '.join(RECONSTRUCTORS)}")

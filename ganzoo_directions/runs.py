@@ -84,6 +84,7 @@ class RunRequest:
                 "params": self.params,
                 "settings": {
                     **self.settings.describe(),
+                    **self.settings.performance(),
                     "checkpoint_every": self.settings.checkpoint_every,
                     "log_every": self.settings.log_every,
                 },
@@ -141,11 +142,12 @@ def prepare_run_dir(run_dir: Path, *, resume: bool) -> None:
 
 def execute(
     request: RunRequest, *, rca_pairs: int = 2000, device: str = "cpu", default_directions: int = 128
-) -> RunOutcome:
+) -> RunOutcome | None:
     """Run a discovery end to end and write the run folder (see the module docstring).
 
     A zero ``num_directions`` means ``default_directions`` capped at the generator's maximum; zero
-    ``steps`` means the generator's recommended steps.
+    ``steps`` means the generator's recommended steps. Under ``torchrun`` every rank trains and only
+    rank 0 writes and returns the outcome (the others return ``None``).
     """
     run_dir = Path(request.settings.run_dir) if request.settings.run_dir is not None else None
     if run_dir is None:
@@ -161,13 +163,19 @@ def execute(
     elif request.settings.steps <= 0:
         request.settings.steps = generator.recommended_steps
     settings = replace(request.settings, device=device)
+    from .training import distributed_context
+
+    rank, _ = distributed_context()
     if settings.num_directions > generator.max_directions:
         raise GanzooError(
             f"generator {generator.name!r} allows at most {generator.max_directions} directions, "
             f"asked for {settings.num_directions}"
         )
-    atomic_write_text(run_dir / RUN_FILE, request.to_json())
+    if rank == 0:
+        atomic_write_text(run_dir / RUN_FILE, request.to_json())
     result = method.discover(generator, settings)
+    if rank != 0:  # data-parallel training: rank 0 evaluates and writes
+        return None
 
     K = settings.num_directions
     metrics: dict[str, Any] = dict(result.metrics)

@@ -15,6 +15,7 @@ resumed run reproduces the uninterrupted one exactly (same seed, same device).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -25,10 +26,18 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .deformators import DEFORMATORS, Deformator, build_deformator
 from .errors import RunFolderError
-from .interfaces import DirectionMethod, DiscoveryResult, GeneratorAdapter, Option, RunSettings
+from .interfaces import (
+    DirectionMethod,
+    DiscoveryResult,
+    GeneratorAdapter,
+    Option,
+    RunSettings,
+    SilentReporter,
+)
 from .io import atomic_torch_save, atomic_write_bytes
 from .reconstructors import build_reconstructor, choose_reconstructor
 
@@ -137,43 +146,99 @@ class _Window:
         return dict(zip(self.names, means, strict=True))
 
 
+def distributed_context() -> tuple[int, int]:
+    """``(rank, world_size)`` of the current torch.distributed group, ``(0, 1)`` without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class Trainer:
-    """Runs one :class:`TrainedMethod` on one generator (see the module docstring)."""
+    """Runs one :class:`TrainedMethod` on one generator (see the module docstring).
+
+    Under ``torchrun`` (an initialised process group) the deformator and reconstructor are wrapped in
+    DistributedDataParallel: every rank draws the *global* batch of latents, directions and magnitudes
+    from the shared seed and keeps its own slice, so world size W with batch B per rank computes what
+    one process computes with batch W * B; gradients are averaged across ranks; only rank 0 writes.
+    """
 
     def __init__(self, method: TrainedMethod, generator: GeneratorAdapter, settings: RunSettings) -> None:
         self.method, self.G, self.s = method, generator, settings
         self.device = torch.device(settings.device)
+        self.rank, self.world = distributed_context()
         self.K, self.D = settings.num_directions, generator.latent_dim
         torch.manual_seed(settings.seed)
         self.A = method.build_deformator(self.K, self.D).to(self.device)
         kind = choose_reconstructor(settings.reconstructor, generator.image_size)
         self.R = build_reconstructor(kind, self.K, generator.image_channels).to(self.device)
         self.reconstructor_kind = kind
+        if settings.channels_last:
+            self.R.to(memory_format=torch.channels_last)
+            generator.to(memory_format=torch.channels_last)
         self.opt_A = torch.optim.Adam(self.A.parameters(), lr=settings.lr)
         self.opt_R = torch.optim.Adam(self.R.parameters(), lr=settings.lr)
         self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)
         method.reset_state(self.K, self.D, self.device)
         self.window = _Window(self.device)
         self.step = 0
-        self.run_dir = Path(settings.run_dir) if settings.run_dir is not None else None
+        self.run_dir = Path(settings.run_dir) if settings.run_dir is not None and self.rank == 0 else None
+        self.resume_dir = Path(settings.run_dir) if settings.run_dir is not None else None
+        amp = settings.amp if settings.amp != "auto" else ("bf16" if self.device.type == "cuda" else "off")
+        if amp not in ("bf16", "off"):
+            raise RunFolderError(f"amp must be auto, bf16 or off, got {settings.amp!r}")
+        self.amp_dtype = torch.bfloat16 if amp == "bf16" else None
+        # the modules the step calls; DDP and torch.compile wrap these, checkpoints save A and R
+        self.A_step, self.R_step = self.A, self.R
+        self.render_shifted = generator.render_shifted
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.A_step = DDP(self.A, device_ids=ids)
+            self.R_step = DDP(self.R, device_ids=ids)
+        if settings.compile:
+            self.R_step = torch.compile(self.R_step)
+            self.render_shifted = torch.compile(generator.render_shifted)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _local(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's slice of a tensor drawn for the global batch."""
+        B = self.s.batch_size
+        return t[self.rank * B : (self.rank + 1) * B]
 
     # -- one step ---------------------------------------------------------------------------------
     def train_step(self) -> torch.Tensor:
         """One optimisation step; returns the step's statistics as a device tensor (no sync)."""
-        G, A, R, s = self.G, self.A, self.R, self.s
-        B, S = s.batch_size, self.method.shifts_per_sample
-        z = G.sample_latents(B, self.rng)  # (B, D)
-        k = torch.randint(0, self.K, (B, S), generator=self.rng, device=self.device)  # (B, S)
-        eps = sample_magnitudes((B, S), s.eps_max, s.eps_min, self.rng, self.device)  # (B, S)
+        G, A, R, s = self.G, self.A_step, self.R_step, self.s
+        B, S, W = s.batch_size, self.method.shifts_per_sample, self.world
+        z = self._local(G.sample_latents(B * W, self.rng))  # (B, D)
+        k = self._local(
+            torch.randint(0, self.K, (B * W, S), generator=self.rng, device=self.device)
+        )  # (B, S)
+        eps = self._local(
+            sample_magnitudes((B * W, S), s.eps_max, s.eps_min, self.rng, self.device)
+        )  # (B, S)
 
         codes = A(k.reshape(-1), eps.reshape(-1))  # (B*S, D)
         total = codes.view(B, S, -1).cumsum(dim=1)  # (B, S, D): s_1, s_1 + s_2, ...
-        with torch.no_grad():
-            x0 = G.render(z)  # (B, C, H, W)
         z_rep = z[:, None, :].expand(B, S, -1).reshape(B * S, -1)  # (B*S, D)
-        xs = G.render_shifted(z_rep, total.reshape(B * S, -1)).view(B, S, *x0.shape[1:])  # (B, S, C, H, W)
-        before = torch.cat([x0[:, None], xs[:, :-1]], dim=1)  # (B, S, C, H, W): x_{s-1}
-        logits, eps_hat = R(before.flatten(0, 1), xs.flatten(0, 1))  # (B*S, K), (B*S,)
+        with self._autocast():
+            with torch.no_grad():
+                x0 = G.render(z)  # (B, C, H, W)
+            if s.grad_checkpoint:
+                flat = checkpoint(self.render_shifted, z_rep, total.reshape(B * S, -1), use_reentrant=False)
+            else:
+                flat = self.render_shifted(z_rep, total.reshape(B * S, -1))
+            xs = flat.view(B, S, *x0.shape[1:])  # (B, S, C, H, W)
+            before = torch.cat([x0[:, None], xs[:, :-1]], dim=1)  # (B, S, C, H, W): x_{s-1}
+            logits, eps_hat = R(before.flatten(0, 1), xs.flatten(0, 1))  # (B*S, K), (B*S,)
+        logits, eps_hat = logits.float(), eps_hat.float()  # losses and metrics in fp32
 
         k_flat, eps_flat = k.reshape(-1), eps.reshape(-1)
         ce = F.cross_entropy(logits, k_flat)
@@ -214,8 +279,8 @@ class Trainer:
             atomic_torch_save(self.state(), self.run_dir / CHECKPOINT_NAME)
 
     def load_checkpoint(self) -> None:
-        assert self.run_dir is not None
-        path = self.run_dir / CHECKPOINT_NAME
+        assert self.resume_dir is not None
+        path = self.resume_dir / CHECKPOINT_NAME
         if not path.exists():
             raise RunFolderError(f"nothing to resume: {path} does not exist")
         state = torch.load(path, map_location=self.device, weights_only=True)
@@ -223,7 +288,7 @@ class Trainer:
         saved.pop("steps", None), now.pop("steps", None)
         if saved != now:
             diff = {k: (saved.get(k), now.get(k)) for k in now if saved.get(k) != now.get(k)}
-            raise RunFolderError(f"cannot resume {self.run_dir}: settings differ (saved, now): {diff}")
+            raise RunFolderError(f"cannot resume {self.resume_dir}: settings differ (saved, now): {diff}")
         self.step = int(state["step"])
         self.A.load_state_dict(state["deformator"])
         self.R.load_state_dict(state["reconstructor"])
@@ -246,7 +311,8 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> DiscoveryResult:
-        s, reporter = self.s, self.s.reporter
+        s = self.s
+        reporter = s.reporter if self.rank == 0 else SilentReporter()
         if s.resume:
             self.load_checkpoint()
             reporter.message(f"resuming from step {self.step}")
