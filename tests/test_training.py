@@ -134,3 +134,29 @@ def test_resume_after_a_crash_drops_log_lines_past_the_checkpoint(
     steps = [json.loads(line)["step"] for line in (tmp_path / "r" / LOG_NAME).read_text().splitlines()]
     assert steps == [2, 4, 6, 8]
     assert _same_weights(full.deformator, resumed.deformator)
+
+
+def test_fast_paths_match_the_plain_path(registry, tmp_path, quick_settings):
+    """channels-last and activation checkpointing change speed and rounding only."""
+    from .test_generators import make_sngan
+
+    G = registry.generator("sngan").cls(weights=str(make_sngan(tmp_path)), arch="custom")
+    G.requires_grad_(False).eval()
+
+    def run(**perf):
+        method = registry.method("two-shift").cls(hidden=32)
+        settings = quick_settings(num_directions=4, steps=3, batch_size=4, run_dir=None, **perf)
+        return method.discover(G, settings)
+
+    plain = run(channels_last=False)
+    for perf in ({"channels_last": True}, {"channels_last": False, "grad_checkpoint": True}):
+        fast = run(**perf)
+        assert torch.allclose(plain.directions, fast.directions, atol=1e-4), perf
+        for a, b in zip(plain.reconstructor.parameters(), fast.reconstructor.parameters(), strict=True):
+            assert torch.allclose(a, b, atol=1e-3), perf
+
+
+def test_amp_setting_is_checked(registry, sprites, quick_settings):
+    method = registry.method("baseline").cls()
+    with pytest.raises(RunFolderError, match="amp must be"):
+        Trainer(method, sprites, quick_settings(amp="fp8", run_dir=None))
