@@ -155,6 +155,17 @@ def distributed_context() -> tuple[int, int]:
     return 0, 1
 
 
+def to_channels_last(module: torch.nn.Module) -> None:
+    """Store the 4-D parameters and buffers (convolution kernels) of `module` channels-last, in place.
+
+    `Module.to(memory_format=...)` also converts 5-D tensors and fails on them (StyleGAN2's modulated
+    kernels are (1, out, in, k, k)); only the 4-D ones matter for cuDNN/oneDNN convolutions.
+    """
+    for tensor in [*module.parameters(), *module.buffers()]:
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+
+
 class Trainer:
     """Runs one :class:`TrainedMethod` on one generator (see the module docstring).
 
@@ -175,8 +186,8 @@ class Trainer:
         self.R = build_reconstructor(kind, self.K, generator.image_channels).to(self.device)
         self.reconstructor_kind = kind
         if settings.channels_last:
-            self.R.to(memory_format=torch.channels_last)
-            generator.to(memory_format=torch.channels_last)
+            to_channels_last(self.R)
+            to_channels_last(generator)
         self.opt_A = torch.optim.Adam(self.A.parameters(), lr=settings.lr)
         self.opt_R = torch.optim.Adam(self.R.parameters(), lr=settings.lr)
         self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)

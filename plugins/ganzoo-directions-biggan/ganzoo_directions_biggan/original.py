@@ -63,7 +63,7 @@ class SNMixin:
 
     def normalised_weight(self) -> torch.Tensor:
         w = self.weight
-        mat = w.view(w.shape[0], -1)  # (out, in)
+        mat = w.reshape(w.shape[0], -1)  # (out, in); reshape: the kernel may be channels-last
         with torch.no_grad():
             v = F.normalize(self.u0 @ mat, eps=self.sn_eps)  # (1, in)
             u = F.normalize(v @ mat.t(), eps=self.sn_eps)  # (1, out)
