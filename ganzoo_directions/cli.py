@@ -137,7 +137,7 @@ def plugins() -> None:
     "--gen",
     "gen_name",
     type=PluginName("generator"),
-    default="sprites",
+    default="sngan-sprites",
     show_default=True,
     help="Generator to search (see `zoo-dirs list`).",
 )

@@ -64,7 +64,9 @@ def test_version():
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, args, expected):
-    result = CliRunner().invoke(cli, ["discover", "--out", str(tmp_path / "run"), "--steps", "1", *args])
+    gen = [] if "--gen" in args else ["--gen", "sprites"]  # the sprites options and limits
+    args = [*gen, "--out", str(tmp_path / "run"), "--steps", "1", *args]
+    result = CliRunner().invoke(cli, ["discover", *args])
     assert result.exit_code != 0
     assert expected in result.output
     if expected == "valid methods: ":
@@ -92,6 +94,8 @@ def test_discover_end_to_end_then_traverse(tmp_path):
     out = tmp_path / "run"
     result = run_cli(
         "discover",
+        "--gen",
+        "sprites",
         "--method",
         "two-shift",
         "--steps",
@@ -156,6 +160,8 @@ def test_ctrl_c_then_resume_in_a_real_process(tmp_path):
     out = tmp_path / "run"
     args = [
         "discover",
+        "--gen",
+        "sprites",
         "--method",
         "baseline",
         "--steps",
@@ -201,6 +207,8 @@ def test_two_processes_with_one_seed_write_identical_directions(tmp_path):
     for name in ("a", "b"):
         result = run_cli(
             "discover",
+            "--gen",
+            "sprites",
             "--method",
             "two-shift",
             "--steps",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ganzoo_directions.checkpoints import CheckpointError, load_state_dict_checked, read_weights, sha256_file
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.hub import fetch_file
-from ganzoo_directions.interfaces import GeneratorAdapter, Option
+from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option
 
 from .model import ARCHITECTURES, ResNetGenerator, ResNetGeneratorConfig
 
@@ -117,3 +118,54 @@ class SNGANGenerator(GeneratorAdapter):
 
     def early_features(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net.model[0](latents)  # (n, 4 * 4 * c0)
+
+
+SHIPPED_WEIGHTS = "sngan-sprites.safetensors"
+
+
+class SNGANSpritesGenerator(SNGANGenerator):
+    """The embedded default: a small SNGAN trained by this project on `sprites` renders (32 px, z in
+    R^16; ``scripts/train_sprites_gan.py``). Its weights ship inside this plugin, so it works offline.
+    Its factors are read with the sprites plugin's regressor when that plugin is installed."""
+
+    name = "sngan-sprites"
+    summary = "embedded default: small SNGAN trained on sprites (32 px, z 16), weights ship with the plugin"
+    options: dict[str, Option] = {}
+    recommended_steps = 2000
+
+    def __init__(self, weights: str | None = None, **options) -> None:
+        from importlib.resources import as_file, files
+
+        GeneratorAdapter.__init__(self, weights, **options)  # no options of its own
+        if weights is not None:
+            self._init_from(fetch_file(weights))
+            return
+        with as_file(files("ganzoo_directions_sngan").joinpath("weights", SHIPPED_WEIGHTS)) as path:
+            self._init_from(Path(path))
+
+    def _init_from(self, path: Path) -> None:
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            channels, latent_dim = json.loads(meta["channels"]), int(meta["latent_dim"])
+        except Exception as exc:
+            raise CheckpointError(f"{path}: not an sngan-sprites weights file ({exc})") from None
+        self.config.update(
+            arch="custom", channels=",".join(map(str, channels)), latent_dim=latent_dim, image_channels=3
+        )
+        self.model_config = ResNetGeneratorConfig(tuple(channels), latent_dim, 3)
+        self.image_channels = 3
+        self.net = ResNetGenerator(self.model_config).eval()
+        self._load(path)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "options": {}}  # weights None = the shipped file; fingerprint pins it
+
+    def factor_readout(self) -> FactorReadout | None:
+        try:
+            from ganzoo_directions_sprites.regressor import factor_readout
+        except ImportError:
+            return None
+        return factor_readout(self.device)

@@ -2,9 +2,10 @@
 
 from ganzoo_directions.hookspecs import hookimpl
 
-from .adapter import SNGANGenerator
+from .adapter import SNGANGenerator, SNGANSpritesGenerator
 
 
 @hookimpl
 def register_generators(register):
     register(SNGANGenerator)
+    register(SNGANSpritesGenerator)

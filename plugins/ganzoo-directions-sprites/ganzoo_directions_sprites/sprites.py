@@ -18,7 +18,7 @@ import math
 import torch
 
 from ganzoo_directions.errors import GanzooError
-from ganzoo_directions.interfaces import GeneratorAdapter, KnownFactors, Option
+from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, KnownFactors, Option
 
 #: factor name -> (low, high) in the renderer's units (image fractions, radians, HSV values)
 FACTOR_RANGES: dict[str, tuple[float, float]] = {
@@ -87,6 +87,11 @@ class SpritesGenerator(GeneratorAdapter):
 
     def latent_weights(self) -> torch.Tensor:
         return self.mixing  # (F, D): u = M z is the only use of the latent
+
+    def factor_readout(self) -> FactorReadout:
+        from .regressor import factor_readout  # the shipped regressor: reads factors off images
+
+        return factor_readout(self.device)
 
     def known_factors(self) -> KnownFactors:
         return KnownFactors(FACTORS, self.mixing.clone())
