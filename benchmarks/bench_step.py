@@ -1,11 +1,15 @@
 """Time the training step of each method against the floor and against a straightforward reference step.
 
-Measured in one process, after warm-up, as the median over timed steps:
+Measured in one process, after warm-up, as the median over timed steps (the step and the floor's parts
+timed in interleaved rounds, so that machine drift falls on all of them alike):
 
-- ``step``: ganzoo-directions' training step (``Trainer.train_step``), steps/s and peak memory;
+- ``step``: ganzoo-directions' training step (``Trainer.train_step``), steps/s and peak memory (read
+  after two steps alone, before anything else runs: CUDA's peak allocated memory, or on CPU the
+  process's peak resident set, which includes the loaded models — compare runs in separate processes);
 - ``floor``: the unavoidable parts of that step timed alone at the same batch: the generator forward for
   the unshifted image without autograd, the generator forward + backward to the latent for the S shifted
-  images, the reconstructor forward + backward for the S pairs; ``step / floor`` should be <= 1.1;
+  images, the reconstructor forward + backward for the S pairs (backward into the shifted images too, as
+  the step needs it); ``step / floor`` should be <= 1.1;
 - ``reference``: the same step written the way common research code writes it — separate generator calls
   with autograd everywhere, generator weights requiring grad, the shift vectors built in a Python loop,
   a host sync (``loss.item()``) every step; ``reference / step`` is the speed-up.
@@ -39,16 +43,29 @@ def sync(device: torch.device) -> None:
 
 
 def median_seconds(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
+    return interleaved_medians({"fn": fn}, device, warmup, repeats)["fn"]
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], device: torch.device, warmup: int, repeats: int, rounds: int = 3
+) -> dict[str, float]:
+    """Median seconds per call of each function, timed in `rounds` interleaved rounds (all functions
+    in each round), so that drift of the machine (other load, clocks, allocator warm-up) falls on all
+    of them alike and the ratios between them stay meaningful."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
     sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    per_round = max(1, repeats // rounds)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -65,7 +82,8 @@ def floor_parts(trainer: Trainer) -> dict[str, Callable[[], object]]:
     z = G.sample_latents(B, rng)
     z_shifted = G.sample_latents(B * S, rng)
     with torch.no_grad():
-        x = G.render(z_shifted)
+        x0 = G.render(z)  # (B, C, H, W)
+        x = G.render(z_shifted)  # (B*S, C, H, W)
     k = torch.randint(0, K, (B * S,), device=trainer.device)
 
     def render_no_grad() -> object:
@@ -80,9 +98,14 @@ def floor_parts(trainer: Trainer) -> dict[str, Callable[[], object]]:
         return latent.grad
 
     def reconstructor_backward() -> object:
+        # the pairs of the step: (x_{s-1}, x_s); the gradient flows into every shifted image (it must
+        # reach the deformator), so the images are leaves that require grad, x_0 does not
         R.zero_grad(set_to_none=True)
+        after = x.clone().requires_grad_(True)
+        xs = after.view(B, S, *x.shape[1:])
+        before = torch.cat([x0[:, None], xs[:, :-1]], dim=1).flatten(0, 1)
         with trainer._autocast():
-            logits, eps_hat = R(x, x)
+            logits, eps_hat = R(before, after)
         (F.cross_entropy(logits.float(), k) + eps_hat.float().abs().mean()).backward()
         return logits
 
@@ -93,9 +116,37 @@ def floor_parts(trainer: Trainer) -> dict[str, Callable[[], object]]:
     }
 
 
+def method_parts(trainer: Trainer) -> dict[str, Callable[[], object]]:
+    """Work of the step outside the floor, each part alone: the deformator and the optimisers."""
+    s, S, K = trainer.s, trainer.method.shifts_per_sample, trainer.K
+    k = torch.randint(0, K, (s.batch_size * S,), device=trainer.device)
+    eps = torch.rand(s.batch_size * S, device=trainer.device)
+
+    def deformator_backward() -> object:
+        trainer.A.zero_grad(set_to_none=True)
+        trainer.A(k, eps).sum().backward()
+        return None
+
+    def optimiser_steps() -> object:
+        trainer.opt_A.step()
+        trainer.opt_R.step()
+        return None
+
+    return {"deformator fwd+bwd": deformator_backward, "optimiser steps": optimiser_steps}
+
+
+def to_memory_format(module: torch.nn.Module, memory_format: torch.memory_format) -> None:
+    for tensor in [*module.parameters(), *module.buffers()]:
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=memory_format)
+
+
 def reference_step(trainer: Trainer) -> Callable[[], float]:
-    """The straightforward step: autograd everywhere, weights requiring grad, a Python loop, a sync."""
+    """The straightforward step: autograd everywhere, weights requiring grad, a Python loop, a sync,
+    default (contiguous) memory format, a plain Adam."""
     G, A, R, s = trainer.G, trainer.A, trainer.R, trainer.s
+    to_memory_format(G, torch.contiguous_format)  # common research code never converts its models
+    to_memory_format(R, torch.contiguous_format)
     B, S, K = s.batch_size, trainer.method.shifts_per_sample, trainer.K
     params = list(A.parameters()) + list(R.parameters())
     opt = torch.optim.Adam(params, lr=s.lr)
@@ -142,8 +193,8 @@ def main() -> None:
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--grad-checkpoint", action="store_true")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
@@ -170,13 +221,18 @@ def main() -> None:
         dev = trainer.device
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        step = median_seconds(trainer.train_step, dev, args.warmup, args.repeats)
+        for _ in range(2):  # the step alone first: peak memory is the step's, not the floor parts'
+            trainer.train_step()
+        sync(dev)
         memory = peak_memory_mb(dev)
-        parts = {
-            label: median_seconds(fn, dev, args.warmup, args.repeats)
-            for label, fn in floor_parts(trainer).items()
-        }
+        floor_fns, extra_fns = floor_parts(trainer), method_parts(trainer)
+        timed = interleaved_medians(
+            {"step": trainer.train_step, **floor_fns, **extra_fns}, dev, args.warmup, args.repeats
+        )
+        step = timed["step"]
+        parts = {label: timed[label] for label in floor_fns}
         floor = sum(parts.values())
+        extra = {label: timed[label] for label in extra_fns}
         row = {
             "method": name,
             "generator": args.gen,
@@ -193,13 +249,18 @@ def main() -> None:
             "floor_s": floor,
             "parts_s": parts,
             "step_over_floor": step / floor,
+            "method_parts_s": extra,
+            "step_over_floor_and_method": step / (floor + sum(extra.values())),
         }
         if not args.no_reference:
             reference = median_seconds(reference_step(trainer), dev, args.warmup, args.repeats)
             row.update(reference_s=reference, reference_over_step=reference / step)
         results.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| method | steps/s | peak MB | step / floor | reference / step |\n|---|---|---|---|---|")
+    print(
+        "\n| method | steps/s | peak MB | step / floor | step / (floor + deformator + optimiser) "
+        "| reference / step |\n|---|---|---|---|---|---|"
+    )
     for r in results:
         ref = f"{r['reference_over_step']:.2f}x" if "reference_over_step" in r else "-"
         cells = [
@@ -207,6 +268,7 @@ def main() -> None:
             f"{r['steps_per_s']:.2f}",
             f"{r['peak_memory_mb']:.0f}",
             f"{r['step_over_floor']:.2f}",
+            f"{r['step_over_floor_and_method']:.2f}",
             ref,
         ]
         print("| " + " | ".join(cells) + " |")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "rca": ("RCA↑", True),
     "heldout_rca": ("held-out RCA↑", True),
     "ppl": ("PPL↓", False),
+    "ppl_latent": ("PPL per latent distance↓", False),
     "disentanglement": ("factor D↑", True),
     "coverage": ("coverage↑", True),
 }
@@ -39,7 +41,10 @@ class Cell:
         return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
 
     def text(self, metric: str) -> str:
-        digits = 2 if metric == "ppl" else 3
+        digits = 3
+        if metric.startswith("ppl"):  # from 0.005 (pixel PPL) to 400 (LPIPS PPL): 3 significant digits
+            scale = abs(self.mean)
+            digits = 2 if scale >= 1 or scale == 0 else max(2, 2 - math.floor(math.log10(scale)))
         if len(self.values) == 1:
             return f"{self.mean:.{digits}f}"
         return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"

