@@ -34,7 +34,7 @@ from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.options import parse_key_values
 from ganzoo_directions.plugins import get_registry
 from ganzoo_directions.runs import build_generator, pick_device
-from ganzoo_directions.training import Trainer, sample_magnitudes
+from ganzoo_directions.training import Trainer, sample_magnitudes, to_memory_format
 
 
 def sync(device: torch.device) -> None:
@@ -133,12 +133,6 @@ def method_parts(trainer: Trainer) -> dict[str, Callable[[], object]]:
         return None
 
     return {"deformator fwd+bwd": deformator_backward, "optimiser steps": optimiser_steps}
-
-
-def to_memory_format(module: torch.nn.Module, memory_format: torch.memory_format) -> None:
-    for tensor in [*module.parameters(), *module.buffers()]:
-        if tensor.dim() == 4:
-            tensor.data = tensor.data.contiguous(memory_format=memory_format)
 
 
 def reference_step(trainer: Trainer) -> Callable[[], float]:

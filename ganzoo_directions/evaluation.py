@@ -170,6 +170,19 @@ def evaluate(
     def bar(label: str, total: int) -> Callable[[int], None] | None:
         return options.progress(label, total) if options.progress else None
 
+    def accuracy(R: torch.nn.Module, seed: int) -> float:
+        return reconstructor_accuracy(
+            generator,
+            dset.shift,
+            R,
+            K,
+            pairs=options.samples,
+            batch_size=options.batch_size,
+            eps_max=eps_max,
+            eps_min=eps_min,
+            seed=seed,
+        )
+
     if "rca" in options.metrics:
         R = load_reconstructor(folder, generator.image_size, generator.image_channels, options.device)
         if R is None:
@@ -177,17 +190,7 @@ def evaluate(
                 "no reconstructor in this folder (closed-form method or a Hub set); see heldout_rca"
             )
         else:
-            results["rca"] = reconstructor_accuracy(
-                generator,
-                dset.shift,
-                R,
-                K,
-                pairs=options.samples,
-                batch_size=options.batch_size,
-                eps_max=eps_max,
-                eps_min=eps_min,
-                seed=options.seed,
-            )
+            results["rca"] = accuracy(R, options.seed)
             results.update(rca_pairs=options.samples, rca_chance=1.0 / K)
     if "heldout_rca" in options.metrics:
         R = train_heldout_reconstructor(
@@ -200,17 +203,7 @@ def evaluate(
             seed=options.seed,
             progress=bar("held-out reconstructor", options.heldout_steps),
         )
-        results["heldout_rca"] = reconstructor_accuracy(
-            generator,
-            dset.shift,
-            R,
-            K,
-            pairs=options.samples,
-            batch_size=options.batch_size,
-            eps_max=eps_max,
-            eps_min=eps_min,
-            seed=options.seed + 7,
-        )
+        results["heldout_rca"] = accuracy(R, options.seed + 7)
         results.update(heldout_rca_steps=options.heldout_steps, rca_chance=1.0 / K)
     if "ppl" in options.metrics:
         distance, label = lpips_distance(options.ppl_net, options.device)

@@ -162,15 +162,17 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float, device: torch.device) 
     return torch.optim.Adam(params, lr=lr, fused=fused)
 
 
-def to_channels_last(module: torch.nn.Module) -> None:
-    """Store the 4-D parameters and buffers (convolution kernels) of `module` channels-last, in place.
+def to_memory_format(
+    module: torch.nn.Module, memory_format: torch.memory_format = torch.channels_last
+) -> None:
+    """Store the 4-D parameters and buffers (convolution kernels) of `module` in `memory_format`, in place.
 
     `Module.to(memory_format=...)` also converts 5-D tensors and fails on them (StyleGAN2's modulated
     kernels are (1, out, in, k, k)); only the 4-D ones matter for cuDNN/oneDNN convolutions.
     """
     for tensor in [*module.parameters(), *module.buffers()]:
         if tensor.dim() == 4:
-            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+            tensor.data = tensor.data.contiguous(memory_format=memory_format)
 
 
 class Trainer:
@@ -193,8 +195,8 @@ class Trainer:
         self.R = build_reconstructor(kind, self.K, generator.image_channels).to(self.device)
         self.reconstructor_kind = kind
         if settings.channels_last:
-            to_channels_last(self.R)
-            to_channels_last(generator)
+            to_memory_format(self.R)
+            to_memory_format(generator)
         self.opt_A = adam(self.A.parameters(), settings.lr, self.device)
         self.opt_R = adam(self.R.parameters(), settings.lr, self.device)
         self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)

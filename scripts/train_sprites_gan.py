@@ -109,6 +109,20 @@ def main() -> None:
     fixed_z = torch.randn(64, args.latent_dim, generator=torch.Generator().manual_seed(123))
     log = open(args.out / "log.jsonl", "a")  # noqa: SIM115
     start = time.perf_counter() - trained_s
+
+    def save_checkpoint() -> None:
+        state = {
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "G_ema": G_ema.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "rng": rng.get_state(),
+            "step": step,
+            "trained_s": time.perf_counter() - start,
+        }
+        atomic_torch_save(state, ckpt_path)
+
     sums = torch.zeros(3)
     while step < args.steps and (time.perf_counter() - start) < args.minutes * 60:
         with torch.no_grad():
@@ -148,31 +162,11 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             sums.zero_()
         if step % 1000 == 0:
-            state = {
-                "G": G.state_dict(),
-                "D": D.state_dict(),
-                "G_ema": G_ema.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "rng": rng.get_state(),
-                "step": step,
-                "trained_s": time.perf_counter() - start,
-            }
-            atomic_torch_save(state, ckpt_path)
+            save_checkpoint()
             with torch.no_grad():
                 samples = G_ema(fixed_z).view(8, 8, 3, args.size, args.size)
             atomic_write_bytes(args.out / "samples.png", grid_png(samples, [""] * 8, [""] * 8))
-    state = {
-        "G": G.state_dict(),
-        "D": D.state_dict(),
-        "G_ema": G_ema.state_dict(),
-        "opt_g": opt_g.state_dict(),
-        "opt_d": opt_d.state_dict(),
-        "rng": rng.get_state(),
-        "step": step,
-        "trained_s": time.perf_counter() - start,
-    }
-    atomic_torch_save(state, ckpt_path)
+    save_checkpoint()
     print(f"stopped at step {step} after {(time.perf_counter() - start) / 60:.1f} minutes")
 
 

@@ -178,6 +178,10 @@ def test_pickled_code_is_refused(family, tmp_path):
     assert (tmp_path / "victim").is_dir()
 
 
+# the smallest discovery run: enough to go through loading, a training step and the RCA
+TINY_RUN = ["--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8"]
+
+
 def test_from_the_hub_cache_offline(family, tmp_path):
     source = family.make(tmp_path)
     weights = source / family.weights_file if source.is_dir() else source
@@ -205,14 +209,7 @@ def test_from_the_hub_cache_offline(family, tmp_path):
             *options,
             "--steps",
             "1",
-            "--batch",
-            "2",
-            "--directions",
-            "2",
-            "--rca-pairs",
-            "2",
-            "-p",
-            "hidden=8",
+            *TINY_RUN,
             "--out",
             str(tmp_path / "online"),
             env=online,
@@ -228,14 +225,7 @@ def test_from_the_hub_cache_offline(family, tmp_path):
         *options,
         "--steps",
         "2",
-        "--batch",
-        "2",
-        "--directions",
-        "2",
-        "--rca-pairs",
-        "2",
-        "-p",
-        "hidden=8",
+        *TINY_RUN,
         "--out",
         str(tmp_path / "offline"),
         env=offline,

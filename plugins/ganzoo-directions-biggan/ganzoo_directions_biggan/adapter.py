@@ -19,45 +19,25 @@ from .original import BigGAN, BigGANConfig, infer_config
 
 DEEP_WEIGHTS = "pytorch_model.bin"
 DEEP_CONFIG = "config.json"
+_DEEP_256_LAYERS = [  # (upsample, in width, out width), widths in units of channel_width
+    (False, 16, 16),
+    (True, 16, 16),
+    (False, 16, 16),
+    (True, 16, 8),
+    (False, 8, 8),
+    (True, 8, 8),
+    (False, 8, 8),
+    (True, 8, 4),
+    (False, 4, 4),
+    (True, 4, 2),
+    (False, 2, 2),
+    (True, 2, 1),
+]
 DEEP_RESOLUTIONS = {  # pytorch-pretrained-BigGAN's configs, by output size
     128: dict(channel_width=128, attention_layer_position=8),
-    256: dict(
-        channel_width=128,
-        attention_layer_position=8,
-        layers=[
-            (False, 16, 16),
-            (True, 16, 16),
-            (False, 16, 16),
-            (True, 16, 8),
-            (False, 8, 8),
-            (True, 8, 8),
-            (False, 8, 8),
-            (True, 8, 4),
-            (False, 4, 4),
-            (True, 4, 2),
-            (False, 2, 2),
-            (True, 2, 1),
-        ],
-    ),
+    256: dict(channel_width=128, attention_layer_position=8, layers=_DEEP_256_LAYERS),
     512: dict(
-        channel_width=128,
-        attention_layer_position=8,
-        layers=[
-            (False, 16, 16),
-            (True, 16, 16),
-            (False, 16, 16),
-            (True, 16, 8),
-            (False, 8, 8),
-            (True, 8, 8),
-            (False, 8, 8),
-            (True, 8, 4),
-            (False, 4, 4),
-            (True, 4, 2),
-            (False, 2, 2),
-            (True, 2, 1),
-            (False, 1, 1),
-            (True, 1, 1),
-        ],
+        channel_width=128, attention_layer_position=8, layers=[*_DEEP_256_LAYERS, (False, 1, 1), (True, 1, 1)]
     ),
 }
 
