@@ -620,7 +620,10 @@ def _progress_factory(console: Any) -> Any:
 @cli.command()
 @click.argument("source")
 @click.option(
-    "--metrics", default="rca,ppl", show_default=True, help="Comma-separated: rca, heldout_rca, ppl, factors."
+    "--metrics",
+    default="rca,ppl",
+    show_default=True,
+    help="Comma-separated: rca, heldout_rca, ppl, factors, mig, dci (mig/dci: the encoder protocol).",
 )
 @click.option(
     "--samples",
@@ -771,6 +774,191 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     if plot is not None:
         atomic_write_bytes(plot, plot_png(comparison))
         click.echo(f"wrote {plot}")
+
+
+BENCHMARK_METHODS = "oracle,random,axes,sefa,ganspace,baseline,two-shift,centroid"
+
+
+@cli.command()
+@click.option(
+    "--gen",
+    "gen_name",
+    type=PluginName("generator"),
+    default="sngan-sprites",
+    show_default=True,
+    help="Generator with a factor readout (its true factors can be read off its images).",
+)
+@click.option(
+    "--methods",
+    default=BENCHMARK_METHODS,
+    show_default=True,
+    help="Comma-separated methods, each a row with its default settings.",
+)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="LABEL=METHOD:KEY=VALUE,...",
+    help="An extra row (repeatable): a method with other hyper-parameters or run settings "
+    "(steps, lr, eps_max, eps_min, batch_size, num_directions), e.g. "
+    "'centroid-eps2=centroid:eps_max=2'.",
+)
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option(
+    "-g",
+    "--gen-option",
+    "gen_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A generator option (repeatable), e.g. -g image_size=32.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training steps of the trained methods. [default: the generator's recommended steps]",
+)
+@click.option(
+    "--directions",
+    "num_directions",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"K. [default: {DEFAULT_DIRECTIONS}, capped at the latent dimension]",
+)
+@click.option(
+    "--metrics",
+    default="factors,mig,dci,rca",
+    show_default=True,
+    help="Comma-separated: factors, mig, dci, rca, heldout_rca, ppl.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=10),
+    default=2000,
+    show_default=True,
+    help="Pairs for RCA, latents for the factor score (at most 2048), samples for PPL.",
+)
+@click.option(
+    "--ppl-net",
+    type=click.Choice(["vgg", "alex", "squeeze", "pixel", "vgg-random"]),
+    default="pixel",
+    show_default=True,
+    help="PPL distance, when ppl is asked for (see `zoo-dirs evaluate --help`).",
+)
+@click.option(
+    "--protocol-steps",
+    type=click.IntRange(min=1),
+    default=1500,
+    show_default=True,
+    help="MIG/DCI: training steps of the encoder.",
+)
+@click.option(
+    "--protocol-images",
+    type=click.IntRange(min=100),
+    default=10_000,
+    show_default=True,
+    help="MIG/DCI: generated images the encoder trains on (real labelled images: 2/5 of it).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/benchmark"),
+    show_default=True,
+    help="Benchmark folder: one run folder per cell; run again to resume.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def benchmark(
+    gen_name: str,
+    methods: str,
+    variants: tuple[str, ...],
+    seeds: str,
+    gen_options: tuple[str, ...],
+    steps: int | None,
+    num_directions: int | None,
+    metrics: str,
+    samples: int,
+    ppl_net: str,
+    protocol_steps: int,
+    protocol_images: int,
+    out: Path,
+    device: str,
+) -> None:
+    """Score methods x seeds on a generator whose true factors are known: factor score, MIG/DCI
+    protocol, RCA; mean ± std per row, as results.md / results.json / results.png in --out.
+
+    Resumable: finished cells are reused, interrupted ones resume from their checkpoint.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .benchmark import BenchmarkPlan, Variant, run_benchmark
+    from .evaluation import METRICS, EvalOptions
+    from .options import parse_key_values
+    from .plugins import get_registry
+    from .runs import pick_device
+
+    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    unknown = sorted(set(chosen) - set(METRICS))
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"unknown metrics {unknown}; valid: {', '.join(METRICS)}", param_hint="--metrics"
+        )
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            "expected comma-separated integers, e.g. 0,1,2", param_hint="--seeds"
+        ) from None
+    rows = [Variant.parse(m.strip()) for m in methods.split(",") if m.strip()]
+    rows += [Variant.parse(v) for v in variants]
+    labels = [v.label for v in rows]
+    if len(set(labels)) != len(labels):
+        raise click.BadParameter(f"row labels repeat: {labels}", param_hint="--variant")
+    registry = get_registry()
+    for row in rows:
+        registry.method(row.method)  # unknown names list the valid ones
+    device = pick_device(device)
+    plan = BenchmarkPlan(
+        generator=gen_name,
+        variants=rows,
+        seeds=seed_list,
+        out=out,
+        generator_options=parse_key_values(gen_options, flag="--gen-option"),
+        steps=steps or 0,
+        num_directions=num_directions or 0,
+        metrics=chosen,
+        eval=EvalOptions(
+            samples=samples,
+            ppl_net=ppl_net,
+            protocol_steps=protocol_steps,
+            protocol_images=protocol_images,
+        ),
+        device=device,
+    )
+    console = Console(stderr=True)
+    console.print(
+        f"[bold]zoo-dirs benchmark[/]: {len(rows)} rows x {len(seed_list)} seeds on {gen_name}, "
+        f"device {device}, folder {out}"
+    )
+    with Progress(
+        TextColumn("[bold]benchmark"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("", total=len(plan.cells()))
+
+        def progress(text: str) -> None:
+            bar.update(task, description=text, advance=1 if text.startswith("done") else 0)
+            if not console.is_terminal:
+                console.print(text, highlight=False)
+
+        summary = run_benchmark(plan, progress=progress)
+    click.echo(summary["markdown"])
+    click.echo(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'results.png'}")
 
 
 def main() -> None:

@@ -24,7 +24,14 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "ppl": ("PPL↓", False),
     "ppl_latent": ("PPL per latent distance↓", False),
     "disentanglement": ("factor D↑", True),
+    "completeness": ("factor C↑", True),
     "coverage": ("coverage↑", True),
+    "mig": ("MIG↑", True),
+    "dci_disentanglement": ("DCI D↑", True),
+    "dci_completeness": ("DCI C↑", True),
+    "dci_informativeness": ("DCI I (R²)↑", True),
+    "ranking_spearman_image_change": ("ranking ρ (image change)↑", True),
+    "ranking_spearman_rca": ("ranking ρ (RCA)↑", True),
 }
 
 
@@ -143,7 +150,8 @@ def plot_png(comparison: Comparison) -> bytes:
     for p, (g, m) in enumerate(panels):
         x0 = left + p * (panel_w + 20)
         cells = [comparison.cells.get((method, g, m)) for method in comparison.methods]
-        top = max((c.mean + c.std for c in cells if c), default=1.0) or 1.0
+        top = max((c.mean + c.std for c in cells if c), default=1.0)
+        top = top if top > 0 else 1.0
         draw.text((x0, 2), f"{g} {COLUMNS[m][0]}", fill="black")
         base = 20 + panel_h
         draw.line([(x0, base), (x0 + panel_w, base)], fill="black")
@@ -151,7 +159,7 @@ def plot_png(comparison: Comparison) -> bytes:
             if cell is None:
                 continue
             bx = x0 + gap + i * (bar_w + gap)
-            h = panel_h * cell.mean / top
+            h = panel_h * max(cell.mean, 0.0) / top  # negative means (a correlation, an R²) draw no bar
             draw.rectangle([bx, base - h, bx + bar_w, base], fill=colours[i % len(colours)])
             if cell.std:
                 y_hi, y_lo = (

@@ -9,6 +9,12 @@ names its deformator's kind and config, so it can be applied without the method'
             default); needs K <= D.
 ``mlp``     the paper's deformator: 3 fully connected layers (hidden width 1024) on the input
             e_k * eps, with A(0) = 0 enforced by subtracting the network's output at 0.
+
+The linear kinds take ``init``: ``"identity"`` (the first K latent axes, or near them for ``ortho``)
+or ``"random"`` (a random basis: Gaussian columns, or expm of a random skew matrix for ``ortho``);
+:meth:`Deformator.start_from` sets them to given directions instead (a closed-form method's).
+The MLP takes ``unit_shift``: when true the network chooses only the direction of a shift, and its
+length is |eps| (``A(k, eps) = |eps| f(e_k eps) / |f(e_k eps)|``, f with f(0) subtracted).
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ class Deformator(nn.Module):
         """``(D, K)`` matrix whose column k is a_k (linear kinds only)."""
         raise NotImplementedError
 
+    @torch.no_grad()
+    def start_from(self, directions: torch.Tensor) -> None:
+        """Start training from ``(K, D)`` unit directions (e.g. a closed-form method's), linear kinds only."""
+        raise GanzooError(f"the {self.kind!r} deformator cannot start from given directions")
+
     def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         # k: (B,) long, eps: (B,) -> (B, D)
         return scaled_one_hot(k, eps, self.num_directions) @ self.direction_matrix().t()
@@ -53,17 +64,39 @@ class Deformator(nn.Module):
         return direction_centroids(self, eps_max, eps_min)
 
 
+INITS = ("identity", "random")
+
+
+def _check_init(init: str) -> None:
+    if init not in INITS:
+        raise GanzooError(f"unknown deformator init {init!r}; valid: {', '.join(INITS)}")
+
+
 class LinearDeformator(Deformator):
-    """A free D x K matrix, initialised to the first K columns of the identity (as Voynov & Babenko)."""
+    """A free D x K matrix: the first K columns of the identity (``init="identity"``, Voynov &
+    Babenko's) or unit Gaussian columns (``init="random"``)."""
 
     kind = "linear"
 
-    def __init__(self, num_directions: int, latent_dim: int) -> None:
+    def __init__(self, num_directions: int, latent_dim: int, init: str = "identity") -> None:
         super().__init__(num_directions, latent_dim)
-        self.weight = nn.Parameter(torch.eye(latent_dim, num_directions))  # (D, K)
+        _check_init(init)
+        self.init = init
+        if init == "identity":
+            weight = torch.eye(latent_dim, num_directions)
+        else:
+            weight = F.normalize(torch.randn(latent_dim, num_directions), dim=0)
+        self.weight = nn.Parameter(weight)  # (D, K)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "init": self.init}
 
     def direction_matrix(self) -> torch.Tensor:
         return self.weight
+
+    @torch.no_grad()
+    def start_from(self, directions: torch.Tensor) -> None:
+        self.weight.copy_(F.normalize(directions.to(self.weight), dim=1).t())
 
 
 class UnitDeformator(LinearDeformator):
@@ -80,37 +113,66 @@ class OrthoDeformator(Deformator):
 
     kind = "ortho"
 
-    def __init__(self, num_directions: int, latent_dim: int) -> None:
+    def __init__(self, num_directions: int, latent_dim: int, init: str = "identity") -> None:
         if num_directions > latent_dim:
             raise GanzooError(f"the 'ortho' deformator needs K <= D, got K={num_directions} > D={latent_dim}")
         super().__init__(num_directions, latent_dim)
-        # near zero: starts near the identity, as in Voynov & Babenko (their init scale 1e-3)
-        self.log_mat_half = nn.Parameter(1e-3 * torch.randn(latent_dim, latent_dim))
+        _check_init(init)
+        self.init = init
+        # identity: near zero, so it starts near the latent axes (Voynov & Babenko's scale 1e-3);
+        # random: scale 1, a random rotation (their random_init)
+        scale = 1e-3 if init == "identity" else 1.0
+        self.log_mat_half = nn.Parameter(scale * torch.randn(latent_dim, latent_dim))
+        # a fixed rotation the learned one is applied to (identity unless started from given directions)
+        self.register_buffer("base", torch.eye(latent_dim))
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "init": self.init}
 
     def direction_matrix(self) -> torch.Tensor:
         skew = self.log_mat_half - self.log_mat_half.t()
-        return torch.linalg.matrix_exp(skew)[:, : self.num_directions]  # (D, K)
+        return (self.base @ torch.linalg.matrix_exp(skew))[:, : self.num_directions]  # (D, K)
+
+    @torch.no_grad()
+    def start_from(self, directions: torch.Tensor) -> None:
+        """base = the given K directions completed to an orthonormal basis; the learned rotation restarts
+        near the identity (1e-3), so training starts at the given directions."""
+        given = directions.to(self.base).t()  # (D, K)
+        q, r = torch.linalg.qr(torch.cat([given, torch.eye(self.latent_dim).to(given)], dim=1))
+        q = q[:, : self.latent_dim] * torch.sign(
+            torch.diagonal(r)[: self.latent_dim]
+        )  # first K columns = given
+        self.base.copy_(q)
+        self.log_mat_half.copy_(1e-3 * torch.randn_like(self.log_mat_half))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        state_dict.setdefault(prefix + "base", torch.eye(self.latent_dim))  # files written before `base`
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 class MLPDeformator(Deformator):
     """The paper's A: Linear(K, H) - ELU - Linear(H, H) - ELU - Linear(H, D) on e_k * eps.
 
-    The network's output at 0 is subtracted so that a zero magnitude is no shift: A(k, 0) = 0.
+    The network's output at 0 is subtracted so that a zero magnitude is no shift: A(k, 0) = 0. With
+    ``unit_shift`` the output is rescaled to length |eps|: the network bends the path, eps sets how far.
     """
 
     kind = "mlp"
     linear = False
 
-    def __init__(self, num_directions: int, latent_dim: int, hidden: int = 1024) -> None:
+    def __init__(
+        self, num_directions: int, latent_dim: int, hidden: int = 1024, unit_shift: bool = False
+    ) -> None:
         super().__init__(num_directions, latent_dim)
         self.hidden = hidden
+        self.unit_shift = unit_shift
         self.fc1 = nn.Linear(num_directions, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
         self.fc3 = nn.Linear(hidden, latent_dim)
         self.act = nn.ELU()
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "hidden": self.hidden}
+        return {**super().config(), "hidden": self.hidden, "unit_shift": self.unit_shift}
 
     def _trunk(self, h1: torch.Tensor) -> torch.Tensor:
         return self.fc3(self.act(self.fc2(self.act(h1))))
@@ -118,7 +180,10 @@ class MLPDeformator(Deformator):
     def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         x = scaled_one_hot(k, eps, self.num_directions)  # (B, K)
         both = self._trunk(self.fc1(torch.cat([x, torch.zeros_like(x[:1])])))  # (B + 1, D)
-        return both[:-1] - both[-1:]
+        shift = both[:-1] - both[-1:]  # (B, D)
+        if self.unit_shift:
+            shift = F.normalize(shift, dim=1) * eps.abs()[:, None]
+        return shift
 
 
 def scaled_one_hot(k: torch.Tensor, eps: torch.Tensor, num_directions: int) -> torch.Tensor:

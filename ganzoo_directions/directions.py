@@ -11,7 +11,9 @@ metadata (string -> string)
     ``format_version``    ``"1"``
     ``spec``              JSON: generator (name, options, weights, fingerprint, latent space and dim,
                           image size), method (name, hyper-parameters), deformator config, settings
-                          (K, eps range, steps, batch, lr, seed), package version, created, metrics.
+                          (K, eps range, steps, batch, lr, seed), package version, created, metrics,
+                          and ``ranking`` (``order``: indices strongest first, ``scores``, ``by``;
+                          optional, :mod:`ganzoo_directions.ranking`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ class DirectionSet:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.spec.setdefault("metrics", {})
+
+    def ranked(self) -> list[int]:
+        """Direction indices, strongest first: the stored ranking (``spec["ranking"]``, see
+        :mod:`ganzoo_directions.ranking`), or 0..K-1 for a set without one."""
+        order = self.spec.get("ranking", {}).get("order")
+        if isinstance(order, list) and sorted(order) == list(range(self.num_directions)):
+            return [int(k) for k in order]
+        return list(range(self.num_directions))
 
     # -- using it ---------------------------------------------------------------------------------
     def to(self, device: torch.device | str) -> DirectionSet:

@@ -25,7 +25,7 @@ from .io import atomic_write_text
 from .metrics import Distance, path_length, pixel_distance, reconstructor_accuracy
 from .reconstructors import build_reconstructor, choose_reconstructor
 
-METRICS = ("rca", "heldout_rca", "ppl", "factors")
+METRICS = ("rca", "heldout_rca", "ppl", "factors", "mig", "dci")
 PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
 METRICS_FILE = "metrics.json"
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
@@ -46,6 +46,9 @@ class EvalOptions:
     ppl_net: str = "vgg"
     ppl_delta: float = 1e-4
     heldout_steps: int = 2000
+    protocol_top: int = 0  # directions the MIG/DCI encoder regresses; 0: one per known factor
+    protocol_steps: int = 1500  # training steps of that encoder
+    protocol_images: int = 10_000  # generated images it trains on (real labelled images: 4000)
     device: str = "cpu"
     progress: Callable[[str, int], Callable[[int], None]] | None = field(default=None, repr=False)
 
@@ -190,7 +193,20 @@ def evaluate(
                 "no reconstructor in this folder (closed-form method or a Hub set); see heldout_rca"
             )
         else:
-            results["rca"] = accuracy(R, options.seed)
+            rca, per_direction = reconstructor_accuracy(
+                generator,
+                dset.shift,
+                R,
+                K,
+                pairs=options.samples,
+                batch_size=options.batch_size,
+                eps_max=eps_max,
+                eps_min=eps_min,
+                seed=options.seed,
+                per_direction=True,
+            )
+            results["rca"] = rca
+            results["rca_per_direction"] = per_direction.tolist()
             results.update(rca_pairs=options.samples, rca_chance=1.0 / K)
     if "heldout_rca" in options.metrics:
         R = train_heldout_reconstructor(
@@ -222,8 +238,12 @@ def evaluate(
             )
         )
         results["ppl_distance"] = label
+    if "ranking" not in spec:  # older files and Hub sets: rank them now (the protocol's top-k uses it)
+        from .ranking import rank_by_image_change
+
+        spec["ranking"] = rank_by_image_change(generator, dset, magnitude=eps_max / 2)
+    readout = generator.factor_readout() if {"factors", "mig", "dci"} & set(options.metrics) else None
     if "factors" in options.metrics:
-        readout = generator.factor_readout() if hasattr(generator, "factor_readout") else None
         if readout is None:
             results["factors_note"] = f"generator {generator.name!r} has no known factors"
         else:
@@ -239,8 +259,48 @@ def evaluate(
                     heatmap=folder / "factors.png",
                 )
             )
+            results.update(ranking_agreement(spec, {**dset.metrics, **results}))
+    if {"mig", "dci"} & set(options.metrics):
+        if readout is None or readout.labelled is None:
+            results["protocol_note"] = f"generator {generator.name!r} has no labelled real images"
+        else:
+            from .protocol import protocol_scores
+
+            top = options.protocol_top or len(readout.names)
+            scores = protocol_scores(
+                generator,
+                dset,
+                readout,
+                directions=spec["ranking"]["order"][:top],
+                steps=options.protocol_steps,
+                train_images=options.protocol_images,
+                real_images=max(200, options.protocol_images * 2 // 5),
+                seed=options.seed,
+                progress=bar("MIG/DCI encoder", options.protocol_steps),
+            )
+            results.update(scores)
     record(folder, dset, results)
     return results
+
+
+def ranking_agreement(spec: dict[str, Any], metrics: dict[str, Any]) -> dict[str, float]:
+    """Spearman correlations between each ranking a set has (its stored image-change ranking; the
+    reconstructor's per-direction RCA) and the ground truth: each direction's total squared effect on
+    the true factors (``factor_effects``)."""
+    from .ranking import spearman
+
+    effects = metrics.get("factor_effects")
+    if effects is None:
+        return {}
+    truth = torch.tensor(effects).square().sum(1)  # (K,)
+    found: dict[str, float] = {}
+    ranking = spec.get("ranking")
+    if ranking is not None and len(ranking["scores"]) == len(truth):
+        found["ranking_spearman_image_change"] = spearman(torch.tensor(ranking["scores"]), truth)
+    per_direction = metrics.get("rca_per_direction")
+    if per_direction is not None and len(per_direction) == len(truth):
+        found["ranking_spearman_rca"] = spearman(torch.tensor(per_direction), truth)
+    return found
 
 
 def record(folder: Path, dset: DirectionSet, results: dict[str, Any]) -> None:

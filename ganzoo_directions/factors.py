@@ -20,6 +20,7 @@ from .directions import DirectionSet
 from .interfaces import FactorReadout, GeneratorAdapter
 from .io import atomic_write_bytes
 from .metrics import dci_scores
+from .ranking import equal_distance_shift
 
 
 @torch.no_grad()
@@ -51,8 +52,7 @@ def effect_matrix(
         base_all.append(base)
         for k in range(K):
             for sign in (1.0, -1.0):
-                shift = dset.shift(k, sign * magnitude, n=b)  # (b, D)
-                shift = shift * (magnitude / shift.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+                shift = equal_distance_shift(dset, k, sign * magnitude, b)  # (b, D)
                 moved = readout.predict(generator.render_shifted(z, shift))
                 sums[k] += (moved.double().cpu() - base).abs().sum(0)
         done += b

@@ -50,10 +50,16 @@ class FactorReadout:
 
     ``predict`` maps ``(n, C, H, W)`` images in [-1, 1] to ``(n, F)`` factor values, each scaled to [0, 1]
     over its range (factors are intervals, so no angle wraps around inside a range).
+
+    ``labelled`` (optional) draws *real* images with their true factor values:
+    ``labelled(n, rng) -> ((n, C, H, W) images at the generator's size, (n, F) factors in [0, 1])``. The
+    field's disentanglement protocol (MIG, DCI; ``zoo-dirs evaluate --metrics mig,dci``) scores an
+    encoder on them.
     """
 
     names: tuple[str, ...]
     predict: Callable[[torch.Tensor], torch.Tensor]
+    labelled: Callable[[int, torch.Generator | None], tuple[torch.Tensor, torch.Tensor]] | None = None
 
 
 class GeneratorAdapter(nn.Module, abc.ABC):

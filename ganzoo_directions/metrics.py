@@ -26,12 +26,14 @@ def reconstructor_accuracy(
     eps_max: float = 6.0,
     eps_min: float = 0.5,
     seed: int = 1234,
-) -> float:
+    per_direction: bool = False,
+) -> float | tuple[float, torch.Tensor]:
     """RCA: how often R recovers k from fresh pairs (G(z), G(z + A(k, eps))).
 
     Pairs follow the training shift law (k uniform, eps ~ U[-eps_max, eps_max] with |eps| >= eps_min),
     drawn from a generator seeded with ``seed``, so two calls agree. R runs in eval mode. Chance level
-    is ``1 / num_directions``.
+    is ``1 / num_directions``. With ``per_direction``: ``(rca, per)``, ``per`` the ``(K,)`` accuracy on
+    each direction's pairs (0 for a direction that drew no pair).
     """
     from .training import sample_magnitudes
 
@@ -39,17 +41,22 @@ def reconstructor_accuracy(
     rng = torch.Generator(device).manual_seed(seed)
     was_training = reconstructor.training
     reconstructor.eval()
-    correct, seen = 0, 0
+    correct = torch.zeros(num_directions)
+    drawn = torch.zeros(num_directions)
+    seen = 0
     while seen < pairs:
         b = min(batch_size, pairs - seen)
         z = generator.sample_latents(b, rng)  # (b, D)
         k = torch.randint(0, num_directions, (b,), generator=rng, device=device)
         eps = sample_magnitudes((b,), eps_max, eps_min, rng, device)
         logits, _ = reconstructor(generator.render(z), generator.render_shifted(z, shift(k, eps)))
-        correct += int((logits.argmax(1) == k).sum())
+        hits = (logits.argmax(1) == k).float().cpu()
+        correct.index_add_(0, k.cpu(), hits)
+        drawn.index_add_(0, k.cpu(), torch.ones(b))
         seen += b
     reconstructor.train(was_training)
-    return correct / seen
+    rca = float(correct.sum()) / seen
+    return (rca, correct / drawn.clamp_min(1)) if per_direction else rca
 
 
 def alignment_matrix(directions: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

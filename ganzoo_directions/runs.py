@@ -27,6 +27,7 @@ from .interfaces import DirectionMethod, GeneratorAdapter, RunSettings
 from .io import atomic_write_bytes, atomic_write_text
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
+from .ranking import rank_by_image_change
 from .traversal import save_traversal
 
 RUN_FILE = "run.json"
@@ -176,6 +177,8 @@ def execute(
     result = method.discover(generator, settings)
     if rank != 0:  # data-parallel training: rank 0 evaluates and writes
         return None
+    if not method.trained and len(result.directions) != settings.num_directions:
+        settings = replace(settings, num_directions=len(result.directions))  # e.g. one per known factor
 
     K = settings.num_directions
     metrics: dict[str, Any] = dict(result.metrics)
@@ -213,6 +216,7 @@ def execute(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "metrics": metrics,
     }
+    dset.spec["ranking"] = rank_by_image_change(generator, dset, magnitude=settings.eps_max / 2)
     dset.save(run_dir / FILE_NAME)
     traversal = run_dir / TRAVERSAL_FILE
     save_traversal(traversal, generator, dset, magnitude_range=settings.eps_max)

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .deformators import DEFORMATORS, Deformator, build_deformator
-from .errors import RunFolderError
+from .deformators import DEFORMATORS, INITS, Deformator, build_deformator
+from .errors import GanzooError, RunFolderError
 from .interfaces import (
     DirectionMethod,
     DiscoveryResult,
@@ -75,13 +75,42 @@ class TrainedMethod(DirectionMethod):
         return {
             "deformator": Option(deformator, "parametrisation of A", choices=tuple(DEFORMATORS)),
             "hidden": Option(1024, "hidden width of the 'mlp' deformator"),
+            "unit_shift": Option(
+                False, "'mlp' deformator: shifts of length |eps| (it learns directions only)"
+            ),
+            "init": Option(
+                "identity",
+                "linear deformators: start at the latent axes, a random basis, or the directions of a "
+                "closed-form method (e.g. sefa, ganspace)",
+            ),
             "shift_weight": Option(shift_weight, "lambda, weight of the magnitude loss |eps_hat - eps|"),
         }
 
     def build_deformator(self, num_directions: int, latent_dim: int) -> Deformator:
         kind = self.hparams["deformator"]
-        extra = {"hidden": self.hparams["hidden"]} if kind == "mlp" else {}
+        if kind == "mlp":
+            extra = {"hidden": self.hparams["hidden"], "unit_shift": self.hparams["unit_shift"]}
+        else:
+            init = self.hparams["init"]
+            extra = {"init": init if init in INITS else "identity"}
         return build_deformator(kind, num_directions, latent_dim, **extra)
+
+    def initial_directions(self, generator: GeneratorAdapter, settings: RunSettings) -> torch.Tensor | None:
+        """``(K, D)`` directions to start the deformator from, or ``None`` (its own init). With
+        ``-p init=METHOD``, the directions the registered closed-form method METHOD finds."""
+        init = self.hparams["init"]
+        if init in INITS:
+            return None
+        from .plugins import get_registry
+
+        method = get_registry().method(init).cls()  # an unknown name lists the valid ones
+        if method.trained:
+            raise GanzooError(
+                f"init={init}: a trained method cannot be a starting point; use a closed-form one"
+            )
+        if self.hparams["deformator"] == "mlp":
+            raise GanzooError("init=METHOD needs a linear deformator (-p deformator=ortho, unit or linear)")
+        return method.discover(generator, settings).directions
 
     def regularizer(self, k: torch.Tensor, eps: torch.Tensor, codes: torch.Tensor) -> torch.Tensor | None:
         """An extra loss term on the shift codes of a step, or ``None``.
@@ -191,6 +220,13 @@ class Trainer:
         self.K, self.D = settings.num_directions, generator.latent_dim
         torch.manual_seed(settings.seed)
         self.A = method.build_deformator(self.K, self.D).to(self.device)
+        start = method.initial_directions(generator, settings)
+        if start is not None:
+            if tuple(start.shape) != (self.K, self.D):
+                raise GanzooError(
+                    f"initial directions have shape {tuple(start.shape)}, need {(self.K, self.D)}"
+                )
+            self.A.start_from(start.to(self.device))
         kind = choose_reconstructor(settings.reconstructor, generator.image_size)
         self.R = build_reconstructor(kind, self.K, generator.image_channels).to(self.device)
         self.reconstructor_kind = kind

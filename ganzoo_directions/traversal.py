@@ -92,9 +92,10 @@ def save_traversal(
     layout: str = "directions",
     seed: int = 0,
 ) -> None:
-    """Render a traversal of ``dset`` and write it to ``path`` as a PNG (atomically)."""
+    """Render a traversal of ``dset`` and write it to ``path`` as a PNG (atomically). Without
+    ``directions``: the first 16 of the set's ranking (strongest first), or of its order."""
     if directions is None:
-        directions = list(range(min(dset.num_directions, 16)))
+        directions = dset.ranked()[:16]
     bad = [k for k in directions if not 0 <= k < dset.num_directions]
     if bad:
         raise GanzooError(f"directions {bad} out of range 0..{dset.num_directions - 1}")

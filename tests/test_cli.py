@@ -27,6 +27,7 @@ COMMANDS = [
     ["pull"],
     ["evaluate"],
     ["compare"],
+    ["benchmark"],
 ]
 
 

@@ -58,3 +58,37 @@ def test_mlp_is_the_papers_network_on_the_one_hot_input():
 def test_ortho_refuses_more_directions_than_dimensions():
     with pytest.raises(GanzooError, match="K <= D"):
         build_deformator("ortho", 9, 8)
+
+
+@pytest.mark.parametrize("kind", ["linear", "unit", "ortho"])
+def test_linear_kinds_start_from_given_directions_or_a_random_basis(kind):
+    from ganzoo_directions.metrics import random_directions
+
+    torch.manual_seed(0)
+    given = random_directions(4, 6, seed=3)
+    A = build_deformator(kind, 4, 6)
+    A.start_from(given)
+    assert torch.allclose(A.unit_directions(), given, atol=5e-3)
+    identity, random = build_deformator(kind, 4, 6), build_deformator(kind, 4, 6, init="random")
+    assert torch.allclose(identity.unit_directions(), torch.eye(6)[:4], atol=5e-3)
+    assert (random.unit_directions() @ torch.eye(6)[:4].t()).abs().max() < 0.99  # not the axes
+    with pytest.raises(GanzooError, match="init"):
+        build_deformator(kind, 4, 6, init="nope")
+
+
+def test_ortho_files_written_before_the_base_rotation_still_load():
+    A = build_deformator("ortho", 3, 5)
+    state = {k: v for k, v in A.state_dict().items() if k != "base"}
+    B = build_deformator("ortho", 3, 5)
+    B.load_state_dict(state)
+    assert torch.allclose(B.direction_matrix(), A.direction_matrix())
+
+
+def test_mlp_unit_shift_has_length_abs_eps():
+    torch.manual_seed(0)
+    A = build_deformator("mlp", 4, 6, hidden=16, unit_shift=True)
+    eps = torch.tensor([0.5, -2.0, 3.0, 0.0])
+    shifts = A(torch.tensor([0, 1, 2, 3]), eps)
+    assert torch.allclose(shifts.norm(dim=1), eps.abs(), atol=1e-5)
+    with pytest.raises(GanzooError):
+        A.start_from(torch.eye(6)[:4])

@@ -61,3 +61,29 @@ def test_factor_alignment_separates_true_from_random(small_sprites):
         score = factor_alignment(random_directions(8, 8, seed), true)
         assert score["factor_recall"] < 0.85 and score["direction_precision"] < 0.85
     assert alignment_matrix(true, true).shape == (8, 8)
+
+
+def test_a_linear_deformator_can_start_from_a_closed_form_method(registry, small_sprites, quick_settings):
+    settings = quick_settings(steps=1, lr=1e-7)
+    sefa = registry.method("sefa").cls().discover(small_sprites, settings).directions
+    result = (
+        registry.method("baseline").cls(init="sefa").discover(small_sprites, quick_settings(steps=1, lr=1e-7))
+    )
+    assert torch.allclose(result.directions, sefa, atol=5e-3)  # one tiny step away from SeFa's
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"init": "two-shift"}, "closed-form"),
+        ({"init": "nope"}, "nope"),
+        ({"init": "sefa", "deformator": "mlp"}, "linear"),
+    ],
+)
+def test_bad_starting_points_are_refused(registry, small_sprites, quick_settings, params, message):
+    from ganzoo_directions.errors import GanzooError
+
+    with pytest.raises(GanzooError, match=message):
+        registry.method("centroid" if "deformator" in params else "baseline").cls(**params).discover(
+            small_sprites, quick_settings(steps=1)
+        )

@@ -111,3 +111,58 @@ class Axes(DirectionMethod):
     def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
         _check_k(generator, settings.num_directions, self.name)
         return DiscoveryResult(torch.eye(generator.latent_dim)[: settings.num_directions])
+
+
+class Oracle(DirectionMethod):
+    """Supervised reference (not a discovery method): directions computed *from the true factors*, read
+    off the images with the generator's factor readout. It bounds what a linear direction can reach.
+
+    Over ``samples`` latents z and readouts f = readout(G(z)) (F factors), the least-squares fit
+    f ~ z B + b (B: (D, F)) gives, per factor, ``r2`` (how well the factor is linearly decodable from the
+    latent at all) and two direction sets:
+
+    ``lstsq``    column f of B: the best linear predictor of factor f. For a Gaussian prior this is also
+                 the mean gradient E[grad_z f] (Stein's lemma: E[f(z) z] = E[grad f(z)]).
+    ``inverse``  column f of the pseudo-inverse of B^T: the direction that, to first order, moves factor
+                 f by one unit and leaves the other factors where they are (the best supervised choice).
+
+    It returns F directions whatever ``--directions`` asks.
+    """
+
+    name = "oracle"
+    summary = "supervised reference: per-factor directions from the factor readout (lstsq or inverse)"
+    hyperparameters = {
+        "kind": Option(
+            "inverse",
+            "lstsq: best linear predictor; inverse: moves one factor only",
+            choices=("lstsq", "inverse"),
+        ),
+        "samples": Option(4096, "latents sampled for the fit"),
+    }
+
+    @torch.no_grad()
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        readout = generator.factor_readout()
+        if readout is None:
+            raise GanzooError(
+                f"oracle needs the true factors, and generator {generator.name!r} has no factor readout"
+            )
+        n = self.hparams["samples"]
+        if n <= 2 * generator.latent_dim:
+            raise GanzooError(f"oracle needs samples > 2D = {2 * generator.latent_dim}, got {n}")
+        rng = torch.Generator(generator.device).manual_seed(settings.seed)
+        latents, factors = [], []
+        for start in range(0, n, 256):
+            z = generator.sample_latents(min(256, n - start), rng)
+            latents.append(z.cpu())
+            factors.append(readout.predict(generator.render(z)).cpu())
+        Z, Y = torch.cat(latents).double(), torch.cat(factors).double()  # (n, D), (n, F)
+        Zc, Yc = Z - Z.mean(0), Y - Y.mean(0)
+        B = torch.linalg.lstsq(Zc, Yc).solution  # (D, F)
+        residual = (Yc - Zc @ B).square().sum(0)
+        r2 = 1 - residual / Yc.square().sum(0).clamp_min(1e-12)  # (F,)
+        directions = B.t() if self.hparams["kind"] == "lstsq" else torch.linalg.pinv(B.t()).t()  # (F, D)
+        return DiscoveryResult(
+            F.normalize(directions.float(), dim=1),
+            metrics={"oracle_r2": dict(zip(readout.names, r2.tolist(), strict=True))},
+        )

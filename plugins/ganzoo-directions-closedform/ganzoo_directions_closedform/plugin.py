@@ -2,10 +2,10 @@
 
 from ganzoo_directions.hookspecs import hookimpl
 
-from .methods import Axes, GANSpace, Random, SeFa
+from .methods import Axes, GANSpace, Oracle, Random, SeFa
 
 
 @hookimpl
 def register_direction_methods(register):
-    for method in (SeFa, GANSpace, Random, Axes):
+    for method in (SeFa, GANSpace, Random, Axes, Oracle):
         register(method)

@@ -168,4 +168,4 @@ class SNGANSpritesGenerator(SNGANGenerator):
             from ganzoo_directions_sprites.regressor import factor_readout
         except ImportError:
             return None
-        return factor_readout(self.device)
+        return factor_readout(self.device, self.image_size)

@@ -16,7 +16,7 @@ from torch import nn
 
 from ganzoo_directions.interfaces import FactorReadout
 
-from .sprites import FACTORS
+from .sprites import FACTORS, SpritesGenerator
 
 WEIGHTS = "factor-regressor.safetensors"
 INPUT_SIZE = 32
@@ -57,12 +57,19 @@ def _shipped() -> FactorRegressor:
     return model.eval().requires_grad_(False)
 
 
-def factor_readout(device: torch.device | str = "cpu") -> FactorReadout:
-    """The shipped regressor as a :class:`FactorReadout`."""
+def factor_readout(device: torch.device | str = "cpu", image_size: int = 64) -> FactorReadout:
+    """The shipped regressor as a :class:`FactorReadout`; its labelled real images are renderer images
+    at ``image_size`` with their true factors."""
     model = _shipped().to(device)
+    renderer = SpritesGenerator(latent_dim=len(FACTORS), image_size=image_size).to(device)
 
     @torch.no_grad()
     def predict(images: torch.Tensor) -> torch.Tensor:
         return model(images.to(next(model.parameters()).device).float())
 
-    return FactorReadout(FACTORS, predict)
+    @torch.no_grad()
+    def labelled(n: int, rng: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        z = renderer.sample_latents(n, rng)  # (n, 8)
+        return renderer.render(z), renderer.unit_factors(z)
+
+    return FactorReadout(FACTORS, predict, labelled)

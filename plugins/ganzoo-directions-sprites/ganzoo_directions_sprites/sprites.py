@@ -91,7 +91,7 @@ class SpritesGenerator(GeneratorAdapter):
     def factor_readout(self) -> FactorReadout:
         from .regressor import factor_readout  # the shipped regressor: reads factors off images
 
-        return factor_readout(self.device)
+        return factor_readout(self.device, self.image_size)
 
     def known_factors(self) -> KnownFactors:
         return KnownFactors(FACTORS, self.mixing.clone())
@@ -100,6 +100,10 @@ class SpritesGenerator(GeneratorAdapter):
         """``(n, D)`` latents -> ``(n, F)`` factor values in the renderer's units."""
         u = latents @ self.mixing.t()  # (n, F)
         return self.low + (self.high - self.low) * torch.sigmoid(1.6 * u)
+
+    def unit_factors(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(n, D)`` latents -> ``(n, F)`` factor values scaled to [0, 1] over their ranges."""
+        return torch.sigmoid(1.6 * latents @ self.mixing.t())
 
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         B, size = latents.shape[0], self.image_size

@@ -1,0 +1,239 @@
+"""The benchmark: methods x seeds on one generator, every score, one table (``zoo-dirs benchmark``).
+
+Each entry of the grid is a *variant*: a label, a method, and optionally method hyper-parameters and
+run settings that differ from the defaults (``"centroid-unit=centroid:unit_shift=true,eps_max=2"``).
+Each (variant, seed) cell is a run folder ``OUT/<label>/s<seed>`` trained with the same code as
+``zoo-dirs discover`` and scored with the same code as ``zoo-dirs evaluate``, so the grid is resumable:
+a finished cell is reused, a cell whose training was interrupted resumes from its checkpoint, and a
+cell missing some metrics is only evaluated. The table (markdown and JSON, mean ± std over seeds)
+and a plot go to ``OUT/results.md``, ``OUT/results.json`` and ``OUT/results.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .compare import COLUMNS, Cell, Comparison, plot_png
+from .directions import FILE_NAME, DirectionSet
+from .errors import GanzooError
+from .evaluation import METRICS_FILE, EvalOptions, evaluate
+from .interfaces import RunSettings
+from .io import atomic_write_bytes, atomic_write_text
+from .runs import RUN_FILE, RunRequest, execute
+
+#: run settings a variant may set, and their types
+SETTING_KEYS: dict[str, type] = {
+    "steps": int,
+    "lr": float,
+    "eps_max": float,
+    "eps_min": float,
+    "batch_size": int,
+    "num_directions": int,
+}
+#: the scores a benchmark reports by default, in table order
+DEFAULT_METRICS = ("factors", "mig", "dci", "rca")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the benchmark: ``label`` names it; ``method`` with ``params`` and ``settings``."""
+
+    label: str
+    method: str
+    params: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        """``METHOD`` or ``LABEL=METHOD[:KEY=VALUE,...]``; keys are run settings (see
+        :data:`SETTING_KEYS`) or the method's hyper-parameters."""
+        label, sep, rest = text.partition("=")
+        if not sep:
+            label, rest = text, text
+        method, _, options = rest.partition(":")
+        label, method = label.strip(), method.strip()
+        if not label or not method or "/" in label:
+            raise GanzooError(f"bad variant {text!r}: expected METHOD or LABEL=METHOD[:KEY=VALUE,...]")
+        params: dict[str, str] = {}
+        settings: dict[str, Any] = {}
+        for pair in filter(None, (p.strip() for p in options.split(","))):
+            key, eq, value = pair.partition("=")
+            if not eq:
+                raise GanzooError(f"bad variant {text!r}: {pair!r} is not KEY=VALUE")
+            key = key.strip().replace("-", "_")
+            if key in SETTING_KEYS:
+                try:
+                    settings[key] = SETTING_KEYS[key](value)
+                except ValueError:
+                    raise GanzooError(f"bad variant {text!r}: {key} must be a number") from None
+            else:
+                params[key] = value.strip()
+        return cls(label, method, params, settings)
+
+
+@dataclass
+class BenchmarkPlan:
+    """The grid and how each cell is trained and scored."""
+
+    generator: str
+    variants: list[Variant]
+    seeds: list[int]
+    out: Path
+    generator_options: dict[str, str] = field(default_factory=dict)
+    steps: int = 0  # 0: the generator's recommended steps
+    num_directions: int = 0  # 0: 128 capped at the latent dimension
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    eval: EvalOptions = field(default_factory=lambda: EvalOptions(samples=2000))
+    device: str = "cpu"
+
+    def cells(self) -> list[tuple[Variant, int]]:
+        return [(v, seed) for v in self.variants for seed in self.seeds]
+
+    def folder(self, variant: Variant, seed: int) -> Path:
+        return self.out / variant.label / f"s{seed}"
+
+
+Progress = Callable[[str], None]
+
+
+def _train(plan: BenchmarkPlan, variant: Variant, seed: int, folder: Path, reporter: Any) -> None:
+    """Train one cell, resuming it when a checkpoint is there."""
+    from .training import CHECKPOINT_NAME
+
+    resume = (folder / CHECKPOINT_NAME).is_file() and (folder / RUN_FILE).is_file()
+    if resume:
+        request = RunRequest.from_folder(folder)
+        request.settings.resume = True
+    else:
+        if folder.exists():  # a cell that died before its first checkpoint: start it again
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        values = {"steps": plan.steps, "num_directions": plan.num_directions, **variant.settings}
+        settings = RunSettings(seed=seed, run_dir=folder, **values)
+        request = RunRequest(
+            plan.generator, variant.method, dict(plan.generator_options), None, dict(variant.params), settings
+        )
+    request.settings.reporter = reporter
+    execute(request, device=plan.device, rca_pairs=plan.eval.samples)
+
+
+def run_benchmark(
+    plan: BenchmarkPlan,
+    *,
+    progress: Progress | None = None,
+    reporter_for: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """Train and score every cell of ``plan`` (reusing finished work), then write the table."""
+    from .interfaces import SilentReporter
+
+    plan.out.mkdir(parents=True, exist_ok=True)
+    folders: dict[str, list[Path]] = {}
+    for variant, seed in plan.cells():
+        folder = plan.folder(variant, seed)
+        name = f"{variant.label} seed {seed}"
+        if not (folder / FILE_NAME).is_file():
+            if progress:
+                progress(f"training {name}")
+            reporter = reporter_for(name) if reporter_for else SilentReporter()
+            _train(plan, variant, seed, folder, reporter)
+        done = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).is_file() else {}
+        missing = tuple(m for m in plan.metrics if not _has(done, m))
+        if missing:
+            if progress:
+                progress(f"scoring {name}: {', '.join(missing)}")
+            evaluate(folder, replace(plan.eval, metrics=missing, device=plan.device))
+        folders.setdefault(variant.label, []).append(folder)
+        if progress:
+            progress(f"done {name}")
+    return write_results(plan, folders)
+
+
+def _has(recorded: dict[str, Any], metric: str) -> bool:
+    """Whether ``metrics.json`` already holds ``metric`` (or says why it cannot)."""
+    keys = {
+        "factors": ("disentanglement", "factors_note"),
+        "mig": ("mig", "protocol_note"),
+        "dci": ("dci_disentanglement", "protocol_note"),
+        "rca": ("rca", "rca_note"),
+        "heldout_rca": ("heldout_rca",),
+        "ppl": ("ppl",),
+    }[metric]
+    return any(k in recorded for k in keys)
+
+
+#: table columns: metric key -> title (higher is better unless the title says otherwise)
+TABLE_COLUMNS = (
+    "disentanglement",
+    "completeness",
+    "mig",
+    "dci_disentanglement",
+    "dci_completeness",
+    "dci_informativeness",
+    "rca",
+    "heldout_rca",
+    "ppl",
+    "ranking_spearman_image_change",
+    "ranking_spearman_rca",
+)
+
+
+def write_results(plan: BenchmarkPlan, folders: dict[str, list[Path]]) -> dict[str, Any]:
+    """Mean ± std over seeds per variant; ``results.{md,json,png}`` in ``plan.out``."""
+    cells: dict[tuple[str, str, str], Cell] = {}
+    seeds: dict[tuple[str, str], list[Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for label, runs in folders.items():
+        for folder in runs:
+            spec = DirectionSet.load(folder).spec
+            metrics = spec.get("metrics", {})
+            seeds.setdefault((label, plan.generator), []).append(spec.get("settings", {}).get("seed"))
+            row = {"label": label, "folder": str(folder), "settings": spec.get("settings", {})}
+            row["method"] = spec.get("method", {})
+            for key in TABLE_COLUMNS:
+                value = metrics.get(key)
+                if isinstance(value, int | float):
+                    cells.setdefault((label, plan.generator, key), Cell([])).values.append(float(value))
+                    row[key] = value
+            rows.append(row)
+    columns = [k for k in TABLE_COLUMNS if any(c[2] == k for c in cells)]
+    comparison = Comparison(list(folders), [plan.generator], columns, cells, seeds)
+    summary = {
+        "generator": plan.generator,
+        "seeds": plan.seeds,
+        "metrics": list(plan.metrics),
+        "rows": rows,
+        "table": [
+            {"label": label, "metric": key, "mean": c.mean, "std": c.std, "values": c.values}
+            for (label, _, key), c in sorted(cells.items())
+        ],
+    }
+    markdown = _markdown(comparison, columns)
+    atomic_write_text(plan.out / "results.md", markdown + "\n")
+    atomic_write_text(plan.out / "results.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_bytes(plan.out / "results.png", plot_png(comparison))
+    summary["markdown"] = markdown
+    return summary
+
+
+def _markdown(comparison: Comparison, columns: Sequence[str]) -> str:
+    header = ["directions", *(COLUMNS[k][0] for k in columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in comparison.methods:
+        values = []
+        for key in columns:
+            cell = comparison.cells.get((label, comparison.generators[0], key))
+            values.append(cell.text(key) if cell else "-")
+        lines.append("| " + " | ".join([label, *values]) + " |")
+    return "\n".join(lines)
+
+
+def mean_of(summary: dict[str, Any], label: str, metric: str) -> float | None:
+    """The mean of ``metric`` over the seeds of ``label`` in a :func:`run_benchmark` summary."""
+    values = [r[metric] for r in summary["rows"] if r["label"] == label and metric in r]
+    return statistics.mean(values) if values else None
