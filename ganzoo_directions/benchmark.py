@@ -35,6 +35,7 @@ SETTING_KEYS: dict[str, type] = {
     "eps_min": float,
     "batch_size": int,
     "num_directions": int,
+    "reconstructor": str,
 }
 #: the scores a benchmark reports by default, in table order
 DEFAULT_METRICS = ("factors", "mig", "dci", "rca")
@@ -71,7 +72,8 @@ class Variant:
                 try:
                     settings[key] = SETTING_KEYS[key](value)
                 except ValueError:
-                    raise GanzooError(f"bad variant {text!r}: {key} must be a number") from None
+                    kind = SETTING_KEYS[key].__name__
+                    raise GanzooError(f"bad variant {text!r}: {key} must be of type {kind}") from None
             else:
                 params[key] = value.strip()
         return cls(label, method, params, settings)

@@ -187,10 +187,11 @@ def plugins() -> None:
 )
 @click.option(
     "--reconstructor",
-    type=click.Choice(["auto", "lenet", "lenet-gn", "resnet18"]),
+    type=click.Choice(["auto", "lenet", "lenet-gn", "resnet18", "siamese"]),
     default="auto",
     show_default=True,
-    help="auto: LeNet up to 64 px, ResNet-18 above; lenet-gn: LeNet without batch statistics.",
+    help="auto: LeNet up to 64 px, ResNet-18 above; lenet-gn: LeNet without batch statistics; "
+    "siamese: sees only the change between the images, one feature per direction.",
 )
 @click.option(
     "-p",
@@ -800,7 +801,7 @@ BENCHMARK_METHODS = "oracle,random,axes,sefa,ganspace,baseline,two-shift,centroi
     multiple=True,
     metavar="LABEL=METHOD:KEY=VALUE,...",
     help="An extra row (repeatable): a method with other hyper-parameters or run settings "
-    "(steps, lr, eps_max, eps_min, batch_size, num_directions), e.g. "
+    "(steps, lr, eps_max, eps_min, batch_size, num_directions, reconstructor), e.g. "
     "'centroid-eps2=centroid:eps_max=2'.",
 )
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")

@@ -15,7 +15,7 @@ from torch import nn
 
 from .errors import GanzooError
 
-RECONSTRUCTORS = ("lenet", "lenet-gn", "resnet18")
+RECONSTRUCTORS = ("lenet", "lenet-gn", "resnet18", "siamese")
 
 
 class LeNetReconstructor(nn.Module):
@@ -82,6 +82,52 @@ class ResNetReconstructor(nn.Module):
         return self.direction_head(features), self.magnitude_head(features).squeeze(1)
 
 
+class SiameseReconstructor(nn.Module):
+    """A reconstructor that sees only the *change* between the images, in a learned feature space.
+
+    One encoder E (LeNet's conv trunk, with group norm, on a single image) maps each image to K
+    features; the variation v = E(x1) - E(x0) is all the heads see. Direction k must move feature k
+    more than the others: logits_k = s * |v_k| / |v| (a learned scale s), so the class is read from
+    *which* feature moved, whatever the sign of eps or where the pair starts; eps_hat is a learned
+    multiple a_k of v_k, averaged under the predicted class probabilities.
+
+    This is the "variation space" of DisCo (Ren et al., ICLR 2022) with its domination idea (each
+    variation dominated by one dimension) built into the classifier: a direction that changes
+    several factors moves several features, so it is recognisable only if it changes them in the same
+    proportion from every starting point; one that changes a single factor is. docs/results.md
+    measures what this does to the factors found.
+    """
+
+    kind = "siamese"
+    min_size = 32
+
+    def __init__(self, num_directions: int, channels: int = 3, width: int = 2) -> None:
+        super().__init__()
+        c1, c2, c3 = 3 * width, 8 * width, 60 * width
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, c1, 5), nn.GroupNorm(1, c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5), nn.GroupNorm(1, c2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 5), nn.GroupNorm(1, c3), nn.ReLU(),
+        )  # fmt: skip
+        self.features = nn.Linear(c3, num_directions)
+        self.log_scale = nn.Parameter(torch.tensor(2.0))
+        self.magnitude = nn.Parameter(torch.ones(num_directions))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, C, H, W) -> (B, K)
+        if min(x.shape[-2:]) < self.min_size:
+            x = F.interpolate(x, size=self.min_size, mode="bilinear", align_corners=False)
+        return self.features(self.encoder(x).mean(dim=(2, 3)))
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # x0, x1: (B, C, H, W) -> logits (B, K), eps_hat (B,)
+        both = self.encode(torch.cat([x0, x1]))  # (2B, K): one encoder pass for both images
+        v = both[len(x0) :] - both[: len(x0)]  # (B, K) the variation
+        logits = self.log_scale.exp() * v.abs() / v.norm(dim=1, keepdim=True).clamp_min(1e-6)
+        eps_hat = (logits.softmax(dim=1) * self.magnitude * v).sum(dim=1)
+        return logits, eps_hat
+
+
 def choose_reconstructor(requested: str, image_size: int) -> str:
     """``auto`` picks LeNet up to 64 px and ResNet-18 above, as the paper."""
     if requested == "auto":
@@ -92,11 +138,13 @@ def choose_reconstructor(requested: str, image_size: int) -> str:
 
 
 def build_reconstructor(kind: str, num_directions: int, channels: int = 3, **config: Any) -> nn.Module:
-    """Build a reconstructor of ``kind`` (``lenet`` or ``resnet18``)."""
+    """Build a reconstructor of ``kind`` (one of :data:`RECONSTRUCTORS`)."""
     if kind == "lenet":
         return LeNetReconstructor(num_directions, channels, **config)
     if kind == "lenet-gn":
         return LeNetReconstructor(num_directions, channels, norm="group", **config)
     if kind == "resnet18":
         return ResNetReconstructor(num_directions, channels)
+    if kind == "siamese":
+        return SiameseReconstructor(num_directions, channels, **config)
     raise GanzooError(f"unknown reconstructor {kind!r}; valid: {', '.join(RECONSTRUCTORS)}")

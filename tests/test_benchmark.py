@@ -111,8 +111,11 @@ def test_variant_parsing():
         {"unit_shift": "true"},
     )
     assert Variant.parse("sefa") == Variant("sefa", "sefa")
+    assert Variant.parse("s=baseline:reconstructor=siamese").settings == {"reconstructor": "siamese"}
     with pytest.raises(GanzooError, match="KEY=VALUE"):
         Variant.parse("x=centroid:steps")
+    with pytest.raises(GanzooError, match="type int"):
+        Variant.parse("x=centroid:steps=many")
 
 
 def test_benchmark_command_runs_a_grid_and_resumes(tmp_path):

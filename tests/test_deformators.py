@@ -92,3 +92,17 @@ def test_mlp_unit_shift_has_length_abs_eps():
     assert torch.allclose(shifts.norm(dim=1), eps.abs(), atol=1e-5)
     with pytest.raises(GanzooError):
         A.start_from(torch.eye(6)[:4])
+
+
+def test_siamese_reconstructor_reads_only_the_change_and_ignores_its_sign():
+    from ganzoo_directions.reconstructors import build_reconstructor
+
+    torch.manual_seed(0)
+    R = build_reconstructor("siamese", 5, 3).eval()
+    x0, x1 = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
+    logits, eps_hat = R(x0, x1)
+    assert logits.shape == (4, 5) and eps_hat.shape == (4,)
+    back, eps_back = R(x1, x0)  # the same change, the other way round
+    assert torch.allclose(back, logits, atol=1e-5) and torch.allclose(eps_back, -eps_hat, atol=1e-5)
+    still, _ = R(x0, x0)  # no change, no class
+    assert torch.allclose(still, torch.zeros_like(still))
