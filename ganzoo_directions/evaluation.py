@@ -296,7 +296,7 @@ def ranking_agreement(spec: dict[str, Any], metrics: dict[str, Any]) -> dict[str
     found: dict[str, float] = {}
     ranking = spec.get("ranking")
     if ranking is not None and len(ranking["scores"]) == len(truth):
-        found["ranking_spearman_image_change"] = spearman(torch.tensor(ranking["scores"]), truth)
+        found[f"ranking_spearman_{ranking['by']}"] = spearman(torch.tensor(ranking["scores"]), truth)
     per_direction = metrics.get("rca_per_direction")
     if per_direction is not None and len(per_direction) == len(truth):
         found["ranking_spearman_rca"] = spearman(torch.tensor(per_direction), truth)

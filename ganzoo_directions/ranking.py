@@ -8,7 +8,10 @@ README picture show the strongest directions first, and the MIG/DCI protocol tak
 G(z + s_k(+-m)) against G(z), s_k moving the latent a distance m along direction k (the same
 equal-distance shift as the factor score; m is half the run's eps-max). ``rca`` (sets with a
 reconstructor): how often the reconstructor recovers direction k from fresh pairs. docs/results.md
-measures which of the two follows the true factors' changes better.
+measures which of the two follows the true factors' changes better: for trained sets, per-direction
+RCA does (Spearman 0.4-0.7 against -0.5-0.1 for image change, whose largest changes are the MLP paths
+that leave the images' manifold), for closed-form sets image change does (0.93-0.97). So `discover`
+ranks a set that has a reconstructor by ``rca`` and any other set by ``image_change``.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def image_change(
     return scores
 
 
-def rank(scores: torch.Tensor, by: str, **details: Any) -> dict[str, Any]:
+def ranking_record(scores: torch.Tensor, by: str, **details: Any) -> dict[str, Any]:
     """The ranking record stored in a direction file: indices by descending score."""
     order = torch.argsort(scores, descending=True, stable=True)
     return {"by": by, "order": order.tolist(), "scores": scores.tolist(), **details}
@@ -60,9 +63,9 @@ def rank(scores: torch.Tensor, by: str, **details: Any) -> dict[str, Any]:
 def rank_by_image_change(
     generator: GeneratorAdapter, dset: DirectionSet, *, samples: int = 64, magnitude: float = 3.0
 ) -> dict[str, Any]:
-    """:func:`rank` by :func:`image_change`."""
+    """:func:`ranking_record` by :func:`image_change`."""
     scores = image_change(generator, dset, samples=samples, magnitude=magnitude)
-    return rank(scores, "image_change", magnitude=magnitude, samples=samples)
+    return ranking_record(scores, "image_change", magnitude=magnitude, samples=samples)
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -27,7 +27,7 @@ from .interfaces import DirectionMethod, GeneratorAdapter, RunSettings
 from .io import atomic_write_bytes, atomic_write_text
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
-from .ranking import rank_by_image_change
+from .ranking import rank_by_image_change, ranking_record
 from .traversal import save_traversal
 
 RUN_FILE = "run.json"
@@ -187,7 +187,7 @@ def execute(
     dset = DirectionSet(result.directions, result.deformator)
     dset.to(device)
     if result.reconstructor is not None:
-        metrics["rca"] = reconstructor_accuracy(
+        metrics["rca"], per_direction = reconstructor_accuracy(
             generator,
             dset.shift,
             result.reconstructor,
@@ -195,7 +195,9 @@ def execute(
             pairs=rca_pairs,
             eps_max=settings.eps_max,
             eps_min=settings.eps_min,
+            per_direction=True,
         )
+        metrics["rca_per_direction"] = per_direction.tolist()
         metrics["rca_pairs"] = rca_pairs
         metrics["rca_chance"] = 1.0 / K
         save_reconstructor(run_dir / RECONSTRUCTOR_FILE, result.reconstructor, K)
@@ -218,7 +220,12 @@ def execute(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "metrics": metrics,
     }
-    dset.spec["ranking"] = rank_by_image_change(generator, dset, magnitude=settings.eps_max / 2)
+    if "rca_per_direction" in metrics:  # the better ranking for trained sets (docs/results.md)
+        dset.spec["ranking"] = ranking_record(
+            torch.tensor(metrics["rca_per_direction"]), "rca", pairs=rca_pairs
+        )
+    else:
+        dset.spec["ranking"] = rank_by_image_change(generator, dset, magnitude=settings.eps_max / 2)
     dset.save(run_dir / FILE_NAME)
     traversal = run_dir / TRAVERSAL_FILE
     save_traversal(traversal, generator, dset, magnitude_range=settings.eps_max)

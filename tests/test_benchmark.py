@@ -143,3 +143,27 @@ def test_benchmark_refuses_unknown_methods_with_the_valid_names(tmp_path):
     result = run_cli("benchmark", "--methods", "centroid,nope", "--out", str(tmp_path / "b"))
     assert result.returncode != 0 and "nope" in result.stderr and "centroid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_set_lists_its_directions_strongest_first(tmp_path):
+    dset = DirectionSet(torch.eye(4), spec={"ranking": {"order": [2, 0, 3, 1], "by": "image_change"}})
+    assert dset.ranked() == [2, 0, 3, 1]
+    dset.save(tmp_path / "d.safetensors")
+    assert DirectionSet.load(tmp_path / "d.safetensors").ranked() == [2, 0, 3, 1]
+    assert DirectionSet(torch.eye(4)).ranked() == [0, 1, 2, 3]  # older files: their own order
+    assert DirectionSet(torch.eye(4), spec={"ranking": {"order": [9, 0]}}).ranked() == [0, 1, 2, 3]
+
+
+def test_discover_ranks_trained_sets_by_rca_and_closed_form_sets_by_image_change(registry, tmp_path):
+    from ganzoo_directions.runs import RunRequest, execute
+
+    for method in ("baseline", "sefa"):
+        folder = tmp_path / method
+        folder.mkdir()
+        settings = RunSettings(num_directions=8, steps=2, batch_size=4, run_dir=folder)
+        outcome = execute(RunRequest("sprites", method, {"image_size": 32}, None, {}, settings), rca_pairs=32)
+        ranking = outcome.directions.spec["ranking"]
+        assert ranking["by"] == ("rca" if method == "baseline" else "image_change")
+        assert sorted(ranking["order"]) == list(range(8))
+        scores = torch.tensor(ranking["scores"])
+        assert (scores[ranking["order"]].diff() <= 0).all()  # strongest first

@@ -62,7 +62,7 @@ def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
     assert spec["generator"]["name"] == "sngan-sprites" and spec["method"]["name"] == "centroid"
     assert spec["settings"]["num_directions"] == 16
     assert "1.5x the typical latent norm" in " ".join(result.stderr.split())  # eps 6 on |z| ~ 4
-    assert spec["ranking"]["by"] == "image_change" and sorted(spec["ranking"]["order"]) == list(range(16))
+    assert spec["ranking"]["by"] == "rca" and sorted(spec["ranking"]["order"]) == list(range(16))
 
 
 @pytest.mark.parametrize("name", ["sngan-sprites", "sprites"])
