@@ -91,7 +91,9 @@ class BenchmarkPlan:
     steps: int = 0  # 0: the generator's recommended steps
     num_directions: int = 0  # 0: 128 capped at the latent dimension
     metrics: tuple[str, ...] = DEFAULT_METRICS
-    eval: EvalOptions = field(default_factory=lambda: EvalOptions(samples=2000))
+    eval: EvalOptions = field(
+        default_factory=lambda: EvalOptions(samples=1024, protocol_images=5000, protocol_steps=1000)
+    )
     device: str = "cpu"
 
     def cells(self) -> list[tuple[Variant, int]]:

@@ -8,10 +8,10 @@ README picture show the strongest directions first, and the MIG/DCI protocol tak
 G(z + s_k(+-m)) against G(z), s_k moving the latent a distance m along direction k (the same
 equal-distance shift as the factor score; m is half the run's eps-max). ``rca`` (sets with a
 reconstructor): how often the reconstructor recovers direction k from fresh pairs. docs/results.md
-measures which of the two follows the true factors' changes better: for trained sets, per-direction
-RCA does (Spearman 0.4-0.7 against -0.5-0.1 for image change, whose largest changes are the MLP paths
-that leave the images' manifold), for closed-form sets image change does (0.93-0.97). So `discover`
-ranks a set that has a reconstructor by ``rca`` and any other set by ``image_change``.
+measures which of the two follows the true factors' changes better: for the paper's trained sets,
+per-direction RCA does (Spearman 0.4-0.7 against -0.4-0.1 for image change, whose largest changes are
+the MLP paths that leave the images' manifold); for closed-form sets image change does (0.93-0.97).
+So `discover` ranks a set that has a reconstructor by ``rca`` and any other set by ``image_change``.
 """
 
 from __future__ import annotations

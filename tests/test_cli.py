@@ -127,7 +127,13 @@ def test_discover_end_to_end_then_traverse(tmp_path):
     spec = dset.spec
     assert spec["method"] == {
         "name": "two-shift",
-        "hyperparameters": {"deformator": "mlp", "hidden": 64, "shift_weight": 0.5},
+        "hyperparameters": {
+            "deformator": "mlp",
+            "hidden": 64,
+            "unit_shift": False,
+            "init": "identity",
+            "shift_weight": 0.5,
+        },
     }
     assert spec["settings"]["steps"] == 12 and spec["settings"]["num_directions"] == 8
     assert spec["generator"]["name"] == "sprites" and len(spec["generator"]["fingerprint"]) == 64
