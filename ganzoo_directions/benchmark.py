@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -235,9 +234,3 @@ def _markdown(comparison: Comparison, columns: Sequence[str]) -> str:
             values.append(cell.text(key) if cell else "-")
         lines.append("| " + " | ".join([label, *values]) + " |")
     return "\n".join(lines)
-
-
-def mean_of(summary: dict[str, Any], label: str, metric: str) -> float | None:
-    """The mean of ``metric`` over the seeds of ``label`` in a :func:`run_benchmark` summary."""
-    values = [r[metric] for r in summary["rows"] if r["label"] == label and metric in r]
-    return statistics.mean(values) if values else None

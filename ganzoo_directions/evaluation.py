@@ -173,7 +173,7 @@ def evaluate(
     def bar(label: str, total: int) -> Callable[[int], None] | None:
         return options.progress(label, total) if options.progress else None
 
-    def accuracy(R: torch.nn.Module, seed: int) -> float:
+    def accuracy(R: torch.nn.Module, seed: int, per_direction: bool = False) -> Any:
         return reconstructor_accuracy(
             generator,
             dset.shift,
@@ -184,6 +184,7 @@ def evaluate(
             eps_max=eps_max,
             eps_min=eps_min,
             seed=seed,
+            per_direction=per_direction,
         )
 
     if "rca" in options.metrics:
@@ -193,18 +194,7 @@ def evaluate(
                 "no reconstructor in this folder (closed-form method or a Hub set); see heldout_rca"
             )
         else:
-            rca, per_direction = reconstructor_accuracy(
-                generator,
-                dset.shift,
-                R,
-                K,
-                pairs=options.samples,
-                batch_size=options.batch_size,
-                eps_max=eps_max,
-                eps_min=eps_min,
-                seed=options.seed,
-                per_direction=True,
-            )
+            rca, per_direction = accuracy(R, options.seed, per_direction=True)
             results["rca"] = rca
             results["rca_per_direction"] = per_direction.tolist()
             results.update(rca_pairs=options.samples, rca_chance=1.0 / K)

@@ -23,8 +23,6 @@ import torch
 from .directions import DirectionSet
 from .interfaces import GeneratorAdapter
 
-RANKINGS = ("image_change", "rca")
-
 
 @torch.no_grad()
 def equal_distance_shift(dset: DirectionSet, k: int, magnitude: float, n: int) -> torch.Tensor:
