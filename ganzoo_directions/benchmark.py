@@ -24,7 +24,7 @@ from .errors import GanzooError
 from .evaluation import METRICS_FILE, EvalOptions, evaluate
 from .interfaces import RunSettings
 from .io import atomic_write_bytes, atomic_write_text
-from .runs import RUN_FILE, RunRequest, execute
+from .runs import RUN_FILE, RunRequest, execute, resume_request
 
 #: run settings a variant may set, and their types
 SETTING_KEYS: dict[str, type] = {
@@ -106,17 +106,12 @@ Progress = Callable[[str], None]
 
 
 def _train(plan: BenchmarkPlan, variant: Variant, seed: int, folder: Path, reporter: Any) -> None:
-    """Train one cell, resuming it when a checkpoint is there."""
-    from .training import CHECKPOINT_NAME
-
-    resume = (folder / CHECKPOINT_NAME).is_file() and (folder / RUN_FILE).is_file()
-    if resume:
-        request = RunRequest.from_folder(folder)
-        request.settings.resume = True
+    """Train one cell, resuming it when it was started (from step 0 if it had no checkpoint yet)."""
+    if (folder / RUN_FILE).is_file():
+        request = resume_request(folder, {})
     else:
-        if folder.exists():  # a cell that died before its first checkpoint: start it again
+        if folder.exists():  # a cell that died before it wrote run.json: start it again
             shutil.rmtree(folder)
-        folder.mkdir(parents=True)
         values = {"steps": plan.steps, "num_directions": plan.num_directions, **variant.settings}
         settings = RunSettings(seed=seed, run_dir=folder, **values)
         request = RunRequest(

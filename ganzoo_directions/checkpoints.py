@@ -52,7 +52,7 @@ def read_weights(path: str | Path) -> dict[str, Any]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = unpickling_reason(exc)
         raise CheckpointError(
             f"{path}: not a readable weights file (read with torch.load(weights_only=True), which refuses "
             f"pickled code): {first}"
@@ -111,3 +111,17 @@ def load_state_dict_checked(
             parts.append(f"wrong shapes: {', '.join(bad_shapes[:5])}")
         raise CheckpointError(f"{source} does not fit {architecture}: " + "; ".join(parts))
     module.load_state_dict(state, strict=True)
+
+
+def unpickling_reason(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, without torch's advice to retry with
+    ``weights_only=False`` (which would run whatever code the file carries)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if "WeightsUnpickler error:" in str(exc):
+        after = str(exc).split("WeightsUnpickler error:", 1)[1]
+        reason = next((line.strip() for line in after.splitlines() if line.strip()), "")
+        return f"unsupported content ({reason})" if reason else "unsupported content"
+    first = lines[0]
+    return "not a torch file" if "weights_only" in first else first

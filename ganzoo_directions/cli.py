@@ -15,16 +15,47 @@ from .errors import GanzooError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULT_DIRECTIONS = 128
+DEFAULT_GENERATOR = "sngan-sprites"
+DEFAULT_METHOD = "centroid"
+MAX_STEPS = 100_000_000  # 500x the paper's 2e5; more is a typo, not a run
+
+
+OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "failed to allocate")
 
 
 class GanzooGroup(click.Group):
-    """Turns user errors (:class:`GanzooError`) into one line and a non-zero exit, no traceback."""
+    """Turns user errors (:class:`GanzooError`), the machine's limits (disk full, no permission,
+    out of memory) into one line and a non-zero exit, no traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except GanzooError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            from .io import describe_os_error
+
+            raise click.ClickException(describe_os_error(exc)) from None
+        except (MemoryError, RuntimeError) as exc:
+            text = str(exc)
+            if not isinstance(exc, MemoryError) and not any(m in text.lower() for m in OUT_OF_MEMORY):
+                raise
+            raise click.ClickException(
+                "out of memory: lower --batch (or the image size, -g image_size=...), or use a device "
+                f"with more memory ({text.splitlines()[0][:120] if text else 'MemoryError'})"
+            ) from None
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses NaN and infinity (which every comparison lets through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class PluginName(click.ParamType):
@@ -137,23 +168,23 @@ def plugins() -> None:
     "--gen",
     "gen_name",
     type=PluginName("generator"),
-    default="sngan-sprites",
-    show_default=True,
-    help="Generator to search (see `zoo-dirs list`).",
+    default=None,
+    help=f"Generator to search (see `zoo-dirs list`). [default: {DEFAULT_GENERATOR}; on --resume: the run's]",
 )
 @click.option(
     "--method",
     "method_name",
     type=PluginName("method"),
-    default="centroid",
-    show_default=True,
-    help="Direction-finding method (see `zoo-dirs list`).",
+    default=None,
+    help=f"Direction-finding method (see `zoo-dirs list`). [default: {DEFAULT_METHOD}; on --resume: "
+    "the run's]",
 )
 @click.option(
     "--steps",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_STEPS),
     default=None,
-    help="Training steps. [default: the generator's recommended steps (sprites: 2000)]",
+    help="Training steps; on --resume not fewer than already trained. [default: the generator's "
+    "recommended steps (sprites: 2000)]",
 )
 @click.option(
     "--directions",
@@ -163,24 +194,26 @@ def plugins() -> None:
     help=f"Number of directions K. [default: {DEFAULT_DIRECTIONS}, capped at the latent dimension]",
 )
 @click.option("--batch", type=click.IntRange(min=2), default=32, show_default=True, help="Batch size.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True, help="Random seed."
+)
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=1e-4,
     show_default=True,
     help="Adam learning rate of the deformator and the reconstructor.",
 )
 @click.option(
     "--eps-max",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=6.0,
     show_default=True,
     help="Shift magnitudes are drawn from U[-eps-max, eps-max] ...",
 )
 @click.option(
     "--eps-min",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=0.5,
     show_default=True,
     help="... with |eps| >= eps-min.",
@@ -257,8 +290,8 @@ def plugins() -> None:
 @click.pass_context
 def discover(
     ctx: click.Context,
-    gen_name: str,
-    method_name: str,
+    gen_name: str | None,
+    method_name: str | None,
     steps: int | None,
     num_directions: int | None,
     batch: int,
@@ -284,14 +317,17 @@ def discover(
     """Train a method on a generator and write a run folder with its direction set.
 
     The folder gets directions.safetensors, the reconstructor, a JSON-lines log, checkpoints and
-    traversal.png. Ctrl-C saves a checkpoint; --resume --out DIR continues it. Under torchrun
+    traversal.png; it is locked while the run lives. Ctrl-C saves a checkpoint; --resume --out DIR
+    continues it with the run's own settings: only --steps (not below the checkpoint), --device,
+    --checkpoint-every, --log-every, --rca-pairs, --channels-last, --amp, --compile and
+    --grad-checkpoint may be given anew; any other flag that differs from the run is refused. Under torchrun
     (`torchrun --nproc_per_node N -m ganzoo_directions discover ... --out DIR`) it trains
     data-parallel: --batch is per process, and rank 0 writes.
     """
     from .interfaces import RunSettings
     from .options import parse_key_values
     from .progress import console_reporter
-    from .runs import RunRequest, default_run_dir, execute, pick_device, prepare_run_dir
+    from .runs import RunFolder, RunRequest, default_run_dir, execute, pick_device, resume_request
 
     if eps_min >= eps_max:
         raise click.BadParameter("--eps-min must be smaller than --eps-max", param_hint="--eps-min")
@@ -304,23 +340,39 @@ def discover(
             raise click.UsageError("data-parallel runs need --out (all ranks share the folder)")
     if resume and out is None:
         raise click.UsageError("--resume needs --out RUN_DIR")
-    out = out or default_run_dir(gen_name, method_name)
-    if rank == 0:  # only rank 0 checks and creates the folder; the others wait for it
-        prepare_run_dir(out, resume=resume)
-    if distributed:
-        _barrier()
+    if not resume:
+        gen_name, method_name = gen_name or DEFAULT_GENERATOR, method_name or DEFAULT_METHOD
+        out = out or default_run_dir(gen_name, method_name)
+    gen_opts = parse_key_values(gen_options, flag="--gen-option")
+    method_params = parse_key_values(params, flag="--param")
     if resume:
-        request = RunRequest.from_folder(out)
-        for flag, given, saved in (
-            ("--gen", gen_name, request.generator),
-            ("--method", method_name, request.method),
-        ):
-            source = ctx.get_parameter_source(flag.lstrip("-") + "_name")
-            if source == click.core.ParameterSource.COMMANDLINE and given != saved:
-                raise click.UsageError(f"{out} is a {saved!r} run; {flag} {given} does not match")
-        if steps is not None:
-            request.settings.steps = steps
-        request.settings.resume = True
+        values = {
+            "gen_name": ("generator", "--gen", gen_name),
+            "method_name": ("method", "--method", method_name),
+            "gen_options": ("generator_options", "-g", gen_opts),
+            "params": ("params", "-p", method_params),
+            "weights": ("weights", "--weights", weights),
+            "steps": ("steps", "--steps", steps),
+            "num_directions": ("num_directions", "--directions", num_directions),
+            "batch": ("batch_size", "--batch", batch),
+            "seed": ("seed", "--seed", seed),
+            "lr": ("lr", "--lr", lr),
+            "eps_max": ("eps_max", "--eps-max", eps_max),
+            "eps_min": ("eps_min", "--eps-min", eps_min),
+            "reconstructor": ("reconstructor", "--reconstructor", reconstructor),
+            "checkpoint_every": ("checkpoint_every", "--checkpoint-every", checkpoint_every),
+            "log_every": ("log_every", "--log-every", log_every),
+            "channels_last": ("channels_last", "--channels-last", channels_last),
+            "amp": ("amp", "--amp", amp),
+            "compile_": ("compile", "--compile", compile_),
+            "grad_checkpoint": ("grad_checkpoint", "--grad-checkpoint", grad_checkpoint),
+        }
+        given = {
+            field: (flag, value)
+            for name, (field, flag, value) in values.items()
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        }
+        request = resume_request(out, given)
     else:
         settings = RunSettings(
             num_directions=num_directions or 0,
@@ -339,10 +391,7 @@ def discover(
             compile=compile_,
             grad_checkpoint=grad_checkpoint,
         )
-        gen_opts = parse_key_values(gen_options, flag="--gen-option")
-        request = RunRequest(
-            gen_name, method_name, gen_opts, weights, parse_key_values(params, flag="--param"), settings
-        )
+        request = RunRequest(gen_name, method_name, gen_opts, weights, method_params, settings)
     if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
         execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
         return
@@ -357,15 +406,8 @@ def discover(
     )
     try:
         outcome = execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
-    except GanzooError:
-        if not resume and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # the folder we just made; nothing was written into it
-        raise
     except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted[/]: checkpoint saved; continue with\n"
-            f"  zoo-dirs discover --resume --out {out}"
-        )
+        console.print(f"[yellow]interrupted[/]: {RunFolder(out).how_to_continue()}", highlight=False)
         sys.exit(130)
     _print_summary(console, outcome)
 
@@ -384,13 +426,6 @@ def _init_distributed(device: str) -> tuple[str, int]:
     return device, dist.get_rank()
 
 
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
-
-
 def _print_summary(console: Any, outcome: Any) -> None:
     metrics = outcome.directions.metrics
     settings = outcome.directions.spec["settings"]
@@ -406,14 +441,17 @@ def _print_summary(console: Any, outcome: Any) -> None:
             f"  true-factor match: recall {metrics['factor_recall']:.3f}, "
             f"precision {metrics['direction_precision']:.3f} (1 = exact)"
         )
+    from .runs import quote
+
     run_dir = outcome.run_dir
     lines = [
         f"  directions  {run_dir / 'directions.safetensors'}",
         f"  picture     {outcome.traversal}",
         "next:",
-        f"  zoo-dirs traverse {run_dir} --directions 0,1,2 --samples 4 --out {run_dir / 'grid.png'}",
-        f"  zoo-dirs traverse {run_dir} --layout consecutive --directions 0,1 --samples 4 "
-        f"--out {run_dir / 'consecutive.png'}",
+        f"  zoo-dirs traverse {quote(run_dir)} --directions 0,1,2 --samples 4 "
+        f"--out {quote(run_dir / 'grid.png')}",
+        f"  zoo-dirs traverse {quote(run_dir)} --layout consecutive --directions 0,1 --samples 4 "
+        f"--out {quote(run_dir / 'consecutive.png')}",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
@@ -433,7 +471,7 @@ def _print_summary(console: Any, outcome: Any) -> None:
 @click.option(
     "--range",
     "magnitude_range",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     help="Largest |eps| shown. [default: the run's eps-max]",
 )
@@ -569,29 +607,37 @@ def push(
     help="Accept a set made for other generator weights (the latent dimension must still match).",
 )
 @click.option("--no-check", is_flag=True, help="Only check the file format, not the generator.")
-def pull(ref: str, out: Path | None, weights: str | None, allow_mismatch: bool, no_check: bool) -> None:
+@click.option(
+    "--force", is_flag=True, help="Replace the direction set in an --out folder that holds other files."
+)
+def pull(
+    ref: str, out: Path | None, weights: str | None, allow_mismatch: bool, no_check: bool, force: bool
+) -> None:
     """Download a direction set from the Hugging Face Hub (cached; HF_HUB_OFFLINE=1 uses the cache).
 
     Checks the format version and that the set fits the generator you have (its name, latent space and
-    dimension, and weights fingerprint).
+    dimension, and weights fingerprint). With --out, the files land there only after every check
+    passed; a folder holding other files is refused unless --force.
     """
     from .hub import pull as pull_set
-    from .runs import build_generator
+    from .runs import build_generator, quote
 
-    dset, folder = pull_set(ref, out)
-    made_for = dset.spec.get("generator", {})
-    if not no_check:
+    def check(dset: Any) -> None:
+        made_for = dset.spec.get("generator", {})
         if "name" not in made_for:
             raise GanzooError(f"{ref}: the direction set does not say which generator it was made for")
         generator = build_generator(
             made_for["name"], weights=weights or made_for.get("weights"), options=made_for.get("options")
         )
         dset.check_generator(generator, allow_mismatch=allow_mismatch)
+
+    dset, folder = pull_set(ref, out, force=force, check=None if no_check else check)
+    made_for = dset.spec.get("generator", {})
     click.echo(
         f"{dset.num_directions} directions for {made_for.get('name', '?')} "
         f"({dset.spec.get('method', {}).get('name', '?')}) in {folder}"
     )
-    click.echo(f"next: zoo-dirs traverse {folder} --directions 0,1,2 --samples 4 --out grid.png")
+    click.echo(f"next: zoo-dirs traverse {quote(folder)} --directions 0,1,2 --samples 4 --out grid.png")
 
 
 def _progress_factory(console: Any) -> Any:
@@ -644,7 +690,7 @@ def _progress_factory(console: Any) -> Any:
 )
 @click.option(
     "--ppl-delta",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=1e-4,
     show_default=True,
     help="Step along the path for PPL.",
@@ -663,6 +709,9 @@ def _progress_factory(console: Any) -> Any:
     default=None,
     help="For a Hub REPO_ID: the folder to pull into. [default: evaluations/OWNER--NAME]",
 )
+@click.option(
+    "--force", is_flag=True, help="For a Hub REPO_ID: replace the set in an --out folder holding other files."
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def evaluate(
     source: str,
@@ -674,6 +723,7 @@ def evaluate(
     heldout_steps: int,
     batch: int,
     out: Path | None,
+    force: bool,
     device: str,
 ) -> None:
     """Measure a run folder or a Hub direction set (OWNER/NAME[@REV]) and record the metrics.
@@ -697,11 +747,20 @@ def evaluate(
         )
     folder = Path(source)
     if not folder.exists():
-        from .hub import parse_repo_ref
+        from .hub import HubError, looks_like_repo_id, parse_repo_ref
         from .hub import pull as pull_set
 
+        if not looks_like_repo_id(source):
+            raise GanzooError(f"{source}: no such run folder or file (nor a Hub OWNER/NAME)")
         repo_id, _ = parse_repo_ref(source)
-        _, folder = pull_set(source, out or Path("evaluations") / repo_id.replace("/", "--"))
+        try:
+            _, folder = pull_set(source, out or Path("evaluations") / repo_id.replace("/", "--"), force=force)
+        except HubError as exc:
+            if "not found" in str(exc):
+                raise GanzooError(
+                    f"{source}: no such local folder, and no Hub repository {repo_id}"
+                ) from None
+            raise GanzooError(f"{source}: no such local folder; as a Hub repository: {exc}") from None
     elif folder.is_file():
         folder = folder.parent
     console = Console(stderr=True)
@@ -817,7 +876,7 @@ BENCHMARK_METHODS = (
 )
 @click.option(
     "--steps",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_STEPS),
     default=None,
     help="Training steps of the trained methods. [default: the generator's recommended steps]",
 )

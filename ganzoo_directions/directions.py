@@ -36,6 +36,17 @@ FORMAT_VERSION = 1
 FILE_NAME = "directions.safetensors"
 
 
+def directions_problem(directions: torch.Tensor) -> str | None:
+    """What makes ``directions`` unusable as a ``(K, D)`` direction tensor, or ``None``."""
+    if directions.ndim != 2 or 0 in directions.shape:
+        return f"'directions' must be a non-empty (K, D) tensor, got shape {tuple(directions.shape)}"
+    if not directions.is_floating_point():
+        return f"'directions' must be floating point, got {directions.dtype}"
+    if not bool(torch.isfinite(directions).all()):
+        return "'directions' holds NaN or infinite values (a diverged run?)"
+    return None
+
+
 @dataclass
 class DirectionSet:
     """K directions in a generator's latent space, with what made them.
@@ -99,11 +110,18 @@ class DirectionSet:
             )
         return latents + self.shift(k, eps, n=latents.shape[0])
 
-    def check_generator(self, generator: GeneratorAdapter, *, allow_mismatch: bool = False) -> None:
+    def check_generator(
+        self,
+        generator: GeneratorAdapter,
+        *,
+        allow_mismatch: bool = False,
+        hint: str = "pass --allow-mismatch to apply it anyway",
+    ) -> None:
         """Refuse a generator other than the one the set was made for.
 
         Latent space and dimension must match; a different weights fingerprint is refused too unless
-        ``allow_mismatch`` (the latent dimension must match even then).
+        ``allow_mismatch`` (the latent dimension must match even then). ``hint`` ends the message:
+        what the caller lets the user do about it.
         """
         made_for = self.spec.get("generator", {})
         if generator.latent_dim != self.latent_dim:
@@ -125,11 +143,7 @@ class DirectionSet:
                 f"weights {made_for.get('fingerprint', '')[:12]} (these are {generator.fingerprint[:12]})"
             )
         if problems:
-            raise DirectionFileError(
-                "direction set was made for "
-                + ", ".join(problems)
-                + "; pass --allow-mismatch to apply it anyway"
-            )
+            raise DirectionFileError("direction set was made for " + ", ".join(problems) + f"; {hint}")
 
     # -- the Hub ----------------------------------------------------------------------------------
     @classmethod
@@ -157,6 +171,9 @@ class DirectionSet:
         path = Path(path)
         if path.is_dir():
             path = path / FILE_NAME
+        problem = directions_problem(self.directions)
+        if problem is not None:
+            raise DirectionFileError(f"refusing to save {path}: {problem}")
         tensors = {"directions": self.directions.detach().float().cpu().contiguous()}
         spec = dict(self.spec)
         if self.deformator is not None:
@@ -201,9 +218,19 @@ class DirectionSet:
             spec = json.loads(metadata["spec"])
         except (KeyError, json.JSONDecodeError) as exc:
             raise DirectionFileError(f"{path}: metadata 'spec' is missing or not JSON ({exc})") from None
+        if not isinstance(spec, dict):
+            raise DirectionFileError(
+                f"{path}: metadata 'spec' must be a JSON object, got {type(spec).__name__}"
+            )
         directions = tensors.pop("directions", None)
-        if directions is None or directions.ndim != 2:
-            raise DirectionFileError(f"{path}: no (K, D) 'directions' tensor")
+        if directions is None:
+            raise DirectionFileError(f"{path}: no 'directions' tensor")
+        problem = directions_problem(directions)
+        if problem is not None:
+            raise DirectionFileError(f"{path}: {problem}")
+        for key, tensor in tensors.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise DirectionFileError(f"{path}: tensor {key!r} holds NaN or infinite values")
         deformator = None
         if "deformator" in spec:
             config = dict(spec["deformator"])

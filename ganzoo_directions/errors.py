@@ -40,3 +40,7 @@ class DirectionFileError(GanzooError):
 
 class RunFolderError(GanzooError):
     """A run folder that cannot be used as asked (exists, missing, incompatible resume)."""
+
+
+class TrainingDivergedError(GanzooError):
+    """Training produced a non-finite loss (a learning rate or shift range too large)."""

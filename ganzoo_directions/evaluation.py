@@ -164,7 +164,9 @@ def evaluate(
             options=made_for.get("options"),
             device=options.device,
         )
-    dset.check_generator(generator)
+    dset.check_generator(
+        generator, hint="scores are only meaningful on the generator it was made for; use those weights"
+    )
     settings = spec.get("settings", {})
     eps_max, eps_min = float(settings.get("eps_max", 6.0)), float(settings.get("eps_min", 0.5))
     K = dset.num_directions
@@ -294,10 +296,12 @@ def ranking_agreement(spec: dict[str, Any], metrics: dict[str, Any]) -> dict[str
 
 
 def record(folder: Path, dset: DirectionSet, results: dict[str, Any]) -> None:
-    """Merge ``results`` into ``metrics.json`` and the direction file's metadata (both atomically)."""
+    """Merge ``results`` into the direction file's metadata, then into ``metrics.json`` (each
+    atomically; in this order, so a failure between the two leaves no metrics.json claiming scores
+    the set does not hold)."""
     path = folder / METRICS_FILE
     existing = json.loads(path.read_text()) if path.is_file() else {}
     existing.update(results)
-    atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True) + os.linesep)
     dset.metrics.update(results)
     dset.save(folder / FILE_NAME)
+    atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True) + os.linesep)

@@ -8,16 +8,18 @@ become one :class:`HubError` line that says what to do; the local run folder is 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
+from .io import describe_os_error
 
 CARD_NAME = "README.md"
 PREVIEW_FILES = ("traversal.png", "traversal.gif")
@@ -38,11 +40,23 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: what the Hub accepts as OWNER/NAME: letters, digits, '-', '_', '.', not starting with '-' or '.'
+REPO_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}")
+
+
+def looks_like_repo_id(text: str) -> bool:
+    """Whether ``text`` has the shape ``OWNER/NAME[@REVISION]``."""
+    return REPO_ID.fullmatch(text.partition("@")[0]) is not None
+
+
 def parse_repo_ref(ref: str) -> tuple[str, str | None]:
     """``"user/name@rev"`` -> ``("user/name", "rev")``; the revision is optional."""
     repo_id, _, revision = ref.partition("@")
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise HubError(f"{ref!r} is not a Hub repo id; expected OWNER/NAME or OWNER/NAME@REVISION")
+    if REPO_ID.fullmatch(repo_id) is None or repo_id.endswith((".git", "..")) or ".." in repo_id:
+        raise HubError(
+            f"{ref!r} is not a Hub repo id; expected OWNER/NAME or OWNER/NAME@REVISION "
+            "(letters, digits, '-', '_' and '.')"
+        )
     return repo_id, revision or None
 
 
@@ -87,8 +101,13 @@ def hub_errors(action: str, repo_id: str) -> Iterator[None]:
                 "try again later"
             ) from None
         raise HubError(f"{action}: the Hub answered {status}: {_first_line(exc)}") from None
-    except (OSError, ConnectionError) as exc:
+    except (ConnectionError, TimeoutError) as exc:
         raise HubError(_unreachable(action, exc)) from None
+    except OSError as exc:
+        if exc.errno is None:  # socket-level failures without an errno: the network
+            raise HubError(_unreachable(action, exc)) from None
+        where = " (the Hugging Face cache, HF_HOME)" if exc.errno == errno.ENOSPC else ""
+        raise HubError(f"{action}: {describe_os_error(exc)}{where}") from None
     except Exception as exc:  # httpx transport errors are not OSError subclasses
         if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2", "requests"}:
             raise HubError(_unreachable(action, exc)) from None
@@ -103,10 +122,13 @@ def _first_line(exc: BaseException) -> str:
 
 def _unreachable(action: str, exc: BaseException) -> str:
     where = _endpoint() or "https://huggingface.co"
-    return (
-        f"{action}: cannot reach the Hub at {where} ({type(exc).__name__}: {_first_line(exc)}); "
-        "check the network (or HF_ENDPOINT), or use HF_HUB_OFFLINE=1 for files already cached"
-    )
+    if _offline():
+        advice = "HF_HUB_OFFLINE is set, which forbids network access; unset it to reach the Hub"
+    elif action.startswith("push"):
+        advice = "check the network (or HF_ENDPOINT)"
+    else:
+        advice = "check the network (or HF_ENDPOINT), or use HF_HUB_OFFLINE=1 for files already cached"
+    return f"{action}: cannot reach the Hub at {where} ({type(exc).__name__}: {_first_line(exc)}); {advice}"
 
 
 def download(repo_id: str, filename: str, *, revision: str | None = None, action: str = "download") -> Path:
@@ -250,22 +272,59 @@ def push(
 
 
 # -- pull -------------------------------------------------------------------------------------------
-def pull(ref: str, out: Path | None = None, *, device: str = "cpu") -> tuple[DirectionSet, Path]:
+def pull(
+    ref: str,
+    out: Path | None = None,
+    *,
+    device: str = "cpu",
+    force: bool = False,
+    check: Callable[[DirectionSet], None] | None = None,
+) -> tuple[DirectionSet, Path]:
     """Download a direction set (``OWNER/NAME[@REVISION]``) through the cache and check its format.
 
     With ``out``, the set (and the card and preview, when the repo has them) is copied into that
-    folder, which then works with ``zoo-dirs traverse``. Returns the set and the folder holding it.
+    folder, which then works with ``zoo-dirs traverse``. The files are gathered in a temporary folder
+    beside ``out`` and moved into place only after ``check(dset)`` (e.g. the generator check) passed.
+    A folder that already holds other files is refused unless ``force``; one that holds exactly this
+    set is reused. Returns the set and the folder holding it.
     """
     repo_id, revision = parse_repo_ref(ref)
     path = download(repo_id, FILE_NAME, revision=revision, action="pull")
     dset = DirectionSet.load(path, device=device)
+    if check is not None:
+        check(dset)
     if out is None:
         return dset, path.parent
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, out / FILE_NAME)
-    for extra in (CARD_NAME, *PREVIEW_FILES):
-        with contextlib.suppress(HubError):
-            shutil.copyfile(download(repo_id, extra, revision=revision, action="pull"), out / extra)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise HubError(f"pull: --out {out} is a file, not a folder")
+    existing = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    same_set = (out / FILE_NAME).is_file() and (out / FILE_NAME).read_bytes() == path.read_bytes()
+    if existing and not force and not same_set:
+        raise HubError(
+            f"pull: {out} already holds {', '.join(existing[:4])}{' ...' if len(existing) > 4 else ''}; "
+            "choose another --out, or pass --force to replace the direction set there"
+        )
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.pull-", dir=parent) as tmp:
+            staging = Path(tmp)
+            shutil.copyfile(path, staging / FILE_NAME)
+            DirectionSet.load(staging / FILE_NAME)  # the copy is complete and readable
+            for extra in (CARD_NAME, *PREVIEW_FILES):
+                with contextlib.suppress(HubError):
+                    shutil.copyfile(
+                        download(repo_id, extra, revision=revision, action="pull"), staging / extra
+                    )
+            if not out.exists():
+                os.replace(staging, out)
+                os.mkdir(staging)  # TemporaryDirectory removes its (now empty) folder
+            else:
+                for item in staging.iterdir():
+                    os.replace(item, out / item.name)
+    except OSError as exc:
+        raise HubError(f"pull: cannot write {out}: {describe_os_error(exc)}") from None
     return dset, out
 
 
@@ -274,12 +333,3 @@ def from_pretrained(ref: str, *, revision: str | None = None, device: str = "cpu
     repo_id, ref_revision = parse_repo_ref(ref)
     path = download(repo_id, FILE_NAME, revision=revision or ref_revision, action="pull")
     return DirectionSet.load(path, device=device)
-
-
-def describe_push(result: PushResult) -> dict[str, Any]:
-    return {
-        "repo": result.repo_url,
-        "commit": result.commit_url,
-        "files": result.uploaded,
-        "card_kept": result.card_kept,
-    }

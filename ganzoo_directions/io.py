@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -49,3 +50,13 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
     atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``"no space left on device"``-style text for an OSError, naming the file where known."""
+    text = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        text = "no space left on device"
+    if exc.filename:
+        return f"{text} ({exc.filename})"
+    return text

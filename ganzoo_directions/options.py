@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,16 +24,21 @@ def _parse_bool(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: its default, a help line, and optionally the allowed choices or a parser.
+    """One setting: its default, a help line, and optionally the allowed choices, bounds or a parser.
 
     Values given as strings (from the CLI) are parsed with ``parse`` if given, else with the type of
     ``default`` (``bool`` accepts true/false/yes/no/1/0). ``None`` defaults take strings as they are.
+    Numbers must be finite (NaN and infinity are refused) and within ``minimum`` / ``maximum``
+    (inclusive) where given.
     """
 
     default: Any
     help: str
     choices: tuple[Any, ...] | None = None
     parse: Callable[[str], Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False  # (minimum, maximum] instead of [minimum, maximum]
 
     def convert(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -44,7 +50,27 @@ class Option:
                 value = type(self.default)(value)
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"must be one of {', '.join(map(str, self.choices))}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError("must be a finite number")
+            if self.minimum is not None and self.exclusive_minimum and value <= self.minimum:
+                raise ValueError(f"must be greater than {self.minimum:g}")
+            if self.minimum is not None and value < self.minimum:
+                raise ValueError(f"must be at least {self.minimum:g}")
+            if self.maximum is not None and value > self.maximum:
+                raise ValueError(f"must be at most {self.maximum:g}")
         return value
+
+    def describe_range(self) -> str:
+        """``"[0, 1]"``, ``">= 1"`` or ``""``: the bounds, for help texts."""
+        opening = "(" if self.exclusive_minimum else "["
+        if self.minimum is not None and self.maximum is not None:
+            return f"{opening}{self.minimum:g}, {self.maximum:g}]"
+        if self.minimum is not None:
+            return f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        if self.maximum is not None:
+            return f"<= {self.maximum:g}"
+        return ""
 
 
 def parse_options(declared: Mapping[str, Option], given: Mapping[str, Any], *, what: str) -> dict[str, Any]:

@@ -8,12 +8,22 @@ A run folder holds:
 ``directions.safetensors``  the direction set (see :mod:`ganzoo_directions.directions`)
 ``reconstructor.safetensors`` the trained reconstructor, when the method has one
 ``traversal.png``           a picture of the directions
+``.lock``                   held (an OS lock) by the process running the run; names its pid
+
+The lifecycle lives here: :class:`RunFolder` claims a folder for one process (lock, stray temporary
+files removed, fresh or resumable), :func:`resume_request` reconciles a resume with the flags given,
+and :func:`execute` trains, or finishes only what is missing from a run whose training is complete.
+docs/reliability.md lists the guarantees and the tests that hold them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import shlex
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,21 +34,39 @@ from . import __version__
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, RunFolderError
 from .interfaces import DirectionMethod, GeneratorAdapter, RunSettings
-from .io import atomic_write_bytes, atomic_write_text
+from .io import atomic_write_bytes, atomic_write_text, describe_os_error
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
+from .training import CHECKPOINT_NAME, LOG_NAME, distributed_context
 from .traversal import save_traversal
 
 RUN_FILE = "run.json"
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 TRAVERSAL_FILE = "traversal.png"
+LOCK_FILE = ".lock"
+#: run settings that may change when a run is resumed (how it runs, not what it computes); ``steps``
+#: may only grow
+RESUMABLE_SETTINGS = (
+    "steps",
+    "device",
+    "checkpoint_every",
+    "log_every",
+    "channels_last",
+    "amp",
+    "compile",
+    "grad_checkpoint",
+)
 
 
 def pick_device(requested: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; a name torch does not know is an error."""
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise GanzooError(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N") from None
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise GanzooError("--device cuda was asked for, but torch sees no CUDA device")
     return requested
@@ -127,18 +155,206 @@ def default_run_dir(generator: str, method: str) -> Path:
     return Path("runs") / f"{generator}-{method}-{stamp}"
 
 
-def prepare_run_dir(run_dir: Path, *, resume: bool) -> None:
-    """Create a fresh run folder, or check that a resumed one exists; never overwrite silently."""
-    if resume:
-        if not (run_dir / RUN_FILE).exists():
-            raise RunFolderError(f"cannot resume: {run_dir} is not a run folder (no {RUN_FILE})")
-        return
-    if run_dir.exists() and any(run_dir.iterdir()):
+class RunFolder:
+    """One run folder and its life: claimed by one process at a time, never clobbered.
+
+    ``claim(resume=...)`` is a context manager held for the whole run: it creates a fresh folder (or
+    checks that a resumed one is a run), takes an OS-level lock on ``.lock`` (a second process is
+    refused with the holder's pid; a lock left by a dead process is taken over, with a message),
+    and removes the ``.*.tmp`` files a killed atomic write left behind. A fresh run that fails
+    before writing anything leaves no folder behind.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    # -- what is in it ----------------------------------------------------------------------------
+    def contents(self) -> list[Path]:
+        """Files and folders in it, except the lock and stray temporary files."""
+        if not self.path.is_dir():
+            return []
+        return [p for p in self.path.iterdir() if p.name != LOCK_FILE and not _is_stray_temporary(p)]
+
+    def is_run(self) -> bool:
+        return (self.path / RUN_FILE).is_file()
+
+    def checkpoint_step(self) -> int | None:
+        """The step of the saved checkpoint, or ``None`` without one."""
+        path = self.path / CHECKPOINT_NAME
+        if not path.is_file():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            return int(state["step"])
+        except Exception as exc:  # a damaged file: say so, never unpickle anything
+            raise RunFolderError(f"{path} is damaged ({type(exc).__name__}); remove it to restart") from None
+
+    def how_to_continue(self) -> str:
+        """One line saying how to go on from this folder's state (after an interruption)."""
+        command = f"zoo-dirs discover --resume --out {quote(self.path)}"
+        step = self.checkpoint_step() if self.is_run() else None
+        if step is not None:
+            return f"checkpoint saved at step {step}; continue with\n  {command}"
+        if self.is_run():
+            return f"interrupted before the first checkpoint; start it again from step 0 with\n  {command}"
+        return "interrupted before the run started; nothing was saved"
+
+    # -- claiming it ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def claim(self, *, resume: bool, message: Any = None) -> Iterator[RunFolder]:
+        """Hold the folder for one run (see the class docstring); ``message(text)`` reports notes."""
+        existed = self.path.exists()
+        if resume:
+            if not self.is_run():
+                raise RunFolderError(
+                    f"cannot resume: {self.path} is not a run folder (no {RUN_FILE})"
+                    + ("; it holds no run, so start it fresh without --resume" if not self.contents() else "")
+                )
+        else:
+            self._check_fresh()
+            _make_dirs(self.path)
+        try:
+            with self._lock(message):
+                if not resume:
+                    self._check_fresh()  # someone may have finished a run here while we waited
+                for stray in self.path.iterdir():
+                    if _is_stray_temporary(stray):
+                        stray.unlink(missing_ok=True)
+                yield self
+        except BaseException:
+            if not resume and not existed and not self.contents():
+                with contextlib.suppress(OSError):
+                    (self.path / LOCK_FILE).unlink(missing_ok=True)
+                    self.path.rmdir()  # the folder we made; nothing was written into it
+            raise
+
+    def _check_fresh(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"--out {self.path} is a file, not a folder")
+        if self.contents():
+            what = "a run" if self.is_run() else "other files"
+            hint = "pass --resume to continue that run" if self.is_run() else "empty it"
+            raise RunFolderError(f"{self.path} already holds {what}; {hint}, or choose another --out")
+
+    @contextlib.contextmanager
+    def _lock(self, message: Any) -> Iterator[None]:
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks (Windows): run unlocked
+            yield
+            return
+        path = self.path / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunFolderError(f"cannot use {self.path}: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise RunFolderError(
+                    f"{self.path} is in use by another run (process {holder}); wait for it to finish, "
+                    "or choose another --out"
+                ) from None
+            previous = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            if previous and previous != str(os.getpid()) and message is not None:
+                message(f"note: took over the lock of process {previous}, which is no longer running")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)  # released cleanly: no stale pid left behind
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _is_stray_temporary(path: Path) -> bool:
+    """A ``.NAME.XXXX.tmp`` file of :func:`ganzoo_directions.io.atomic_write` whose writer died."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
+
+
+def _make_dirs(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create the run folder {path}: {describe_os_error(exc)}") from None
+
+
+def quote(path: Path | str) -> str:
+    """``path`` quoted for a POSIX shell where it needs it (spaces, unicode, quotes)."""
+    text = str(path)
+    return text if text.isascii() and shlex.quote(text) == text else shlex.quote(text)
+
+
+def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRequest:
+    """The saved request of ``run_dir`` for a resume, with the flags the user gave reconciled.
+
+    ``given`` maps a request or settings field (``generator``, ``method``, ``generator_options``,
+    ``weights``, ``params``, or a :class:`RunSettings` field) to ``(flag, value)``, for the flags
+    given on the command line only. Fields in :data:`RESUMABLE_SETTINGS` take the new value
+    (``steps`` not below the checkpoint's step); any other field that differs from the run is
+    refused, naming each.
+    """
+    request = RunRequest.from_folder(run_dir)
+    differences = []
+    for key, (flag, value) in given.items():
+        if key in RESUMABLE_SETTINGS:
+            continue
+        saved = _saved_value(request, key)
+        if key == "params":
+            declared = get_registry().method(request.method).cls.hyperparameters
+            differences += _option_differences(
+                flag, declared, value, saved, what=f"method {request.method!r}"
+            )
+        elif key == "generator_options":
+            declared = get_registry().generator(request.generator).cls.options
+            differences += _option_differences(
+                flag, declared, value, saved, what=f"generator {request.generator!r}"
+            )
+        elif value != saved:
+            differences.append(f"{flag} {value} (the run has {saved})")
+    if differences:
         raise RunFolderError(
-            f"{run_dir} already exists and is not empty; pass --resume to continue that run, "
-            "or choose another --out"
+            f"cannot resume {run_dir} with other settings: "
+            + "; ".join(differences)
+            + ". Leave them out to continue the run as it was started, or start a new run"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    settings = request.settings
+    if "steps" in given:
+        flag, steps = given["steps"]
+        done = RunFolder(run_dir).checkpoint_step()
+        if done is not None and steps < done:
+            raise RunFolderError(
+                f"{flag} {steps} is fewer than the {done} steps {run_dir} has already trained; a run "
+                f"cannot be shortened (leave {flag} out to finish it at {settings.steps} steps)"
+            )
+    for key in RESUMABLE_SETTINGS:
+        if key in given:
+            setattr(settings, key, given[key][1])
+    settings.resume = True
+    return request
+
+
+def _saved_value(request: RunRequest, key: str) -> Any:
+    if key in ("generator", "method", "generator_options", "weights", "params"):
+        return getattr(request, key)
+    return getattr(request.settings, key)
+
+
+def _option_differences(
+    flag: str, declared: Mapping[str, Any], given: Mapping[str, Any], saved: Mapping[str, Any], *, what: str
+) -> list[str]:
+    from .options import parse_options
+
+    new, old = parse_options(declared, given, what=what), parse_options(declared, saved, what=what)
+    return [
+        f"{flag} {name}={given[name]} (the run has {old[name.replace('-', '_')]})"
+        for name in given
+        if new[name.replace("-", "_")] != old[name.replace("-", "_")]
+    ]
 
 
 def execute(
@@ -147,12 +363,36 @@ def execute(
     """Run a discovery end to end and write the run folder (see the module docstring).
 
     A zero ``num_directions`` means ``default_directions`` capped at the generator's maximum; zero
-    ``steps`` means the generator's recommended steps. Under ``torchrun`` every rank trains and only
-    rank 0 writes and returns the outcome (the others return ``None``).
+    ``steps`` means the generator's recommended steps. The folder is claimed for the run
+    (:class:`RunFolder`). A resume with no checkpoint yet starts from step 0; a resume of a run
+    whose training is complete only writes what is missing (final RCA, direction file, picture).
+    Under ``torchrun`` every rank trains and only rank 0 claims, writes and returns the outcome
+    (the others return ``None``).
     """
     run_dir = Path(request.settings.run_dir) if request.settings.run_dir is not None else None
     if run_dir is None:
         raise RunFolderError("a run needs a run folder")
+    rank, _ = distributed_context()
+    folder = RunFolder(run_dir)
+    claim = (
+        folder.claim(resume=request.settings.resume, message=request.settings.reporter.message)
+        if rank == 0
+        else contextlib.nullcontext(folder)
+    )
+    with claim:
+        return _execute_claimed(folder, request, rank, rca_pairs, device, default_directions)
+
+
+def _execute_claimed(
+    folder: RunFolder,
+    request: RunRequest,
+    rank: int,
+    rca_pairs: int,
+    device: str,
+    default_directions: int,
+) -> RunOutcome | None:
+    run_dir = folder.path
+    reporter = request.settings.reporter
     generator = build_generator(
         request.generator, weights=request.weights, options=request.generator_options, device=device
     )
@@ -161,20 +401,35 @@ def execute(
         request.settings.num_directions = min(default_directions, generator.max_directions)
     if not method.trained:
         request.settings.steps = 0  # closed form: no training steps
+        request.settings.resume = False  # nothing to resume: it is computed again
     elif request.settings.steps <= 0:
         request.settings.steps = generator.recommended_steps
+    if request.settings.resume:
+        step = folder.checkpoint_step()
+        if step is None:  # stopped before its first checkpoint: start again
+            reporter.message("no checkpoint yet: starting the run again from step 0")
+            request.settings.resume = False
+            if rank == 0:
+                (run_dir / LOG_NAME).unlink(missing_ok=True)
+        elif step > request.settings.steps:
+            raise RunFolderError(
+                f"the checkpoint in {run_dir} is at step {step}, past the {request.settings.steps} "
+                "steps asked for; a run cannot be shortened"
+            )
+        elif step == request.settings.steps and (run_dir / FILE_NAME).is_file():
+            return _finish_traversal(folder, generator, reporter)
     settings = replace(request.settings, device=device)
-    from .training import distributed_context
-
-    rank, _ = distributed_context()
     if settings.num_directions > generator.max_directions:
         raise GanzooError(
             f"generator {generator.name!r} allows at most {generator.max_directions} directions, "
             f"asked for {settings.num_directions}"
         )
     if rank == 0:
-        atomic_write_text(run_dir / RUN_FILE, request.to_json())
-        if method.trained:
+        text = request.to_json()
+        path = run_dir / RUN_FILE
+        if not path.is_file() or path.read_text() != text:  # a resume rewrites it only for more steps
+            atomic_write_text(path, text)
+        if method.trained and not settings.resume:
             note_shift_scale(generator, settings)
     result = method.discover(generator, settings)
     if rank != 0:  # data-parallel training: rank 0 evaluates and writes
@@ -230,6 +485,19 @@ def execute(
     traversal = run_dir / TRAVERSAL_FILE
     save_traversal(traversal, generator, dset, magnitude_range=settings.eps_max)
     return RunOutcome(run_dir, dset, traversal)
+
+
+def _finish_traversal(folder: RunFolder, generator: GeneratorAdapter, reporter: Any) -> RunOutcome:
+    """A finished run: draw the picture if it is missing; nothing else is touched."""
+    dset = DirectionSet.load(folder.path / FILE_NAME, device=generator.device)
+    traversal = folder.path / TRAVERSAL_FILE
+    if traversal.is_file():
+        reporter.message(f"{folder.path} is finished; nothing to do (--steps N trains it longer)")
+    else:
+        eps_max = float(dset.spec.get("settings", {}).get("eps_max", RunSettings.eps_max))
+        save_traversal(traversal, generator, dset, magnitude_range=eps_max)
+        reporter.message(f"{folder.path}: training was complete; drew the missing {TRAVERSAL_FILE}")
+    return RunOutcome(folder.path, dset, traversal)
 
 
 def typical_latent_norm(generator: GeneratorAdapter, samples: int = 256) -> float:

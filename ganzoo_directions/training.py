@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import threading
 import time
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .deformators import DEFORMATORS, INITS, Deformator, build_deformator
-from .errors import GanzooError, RunFolderError
+from .errors import GanzooError, RunFolderError, TrainingDivergedError
 from .interfaces import (
     DirectionMethod,
     DiscoveryResult,
@@ -74,7 +75,7 @@ class TrainedMethod(DirectionMethod):
         """The hyper-parameters every trained method has, with the method's defaults."""
         return {
             "deformator": Option(deformator, "parametrisation of A", choices=tuple(DEFORMATORS)),
-            "hidden": Option(1024, "hidden width of the 'mlp' deformator"),
+            "hidden": Option(1024, "hidden width of the 'mlp' deformator", minimum=1),
             "unit_shift": Option(
                 False, "'mlp' deformator: shifts of length |eps| (it learns directions only)"
             ),
@@ -83,7 +84,15 @@ class TrainedMethod(DirectionMethod):
                 "linear deformators: start at the latent axes, a random basis, or the directions of a "
                 "closed-form method (e.g. sefa, ganspace)",
             ),
-            "shift_weight": Option(shift_weight, "lambda, weight of the magnitude loss |eps_hat - eps|"),
+            "shift_weight": Option(
+                shift_weight, "lambda, weight of the magnitude loss |eps_hat - eps|", minimum=0.0
+            ),
+            "orthogonality": Option(
+                0.0,
+                "weight of the image-space orthogonality loss: mean cos^2 between the image changes of "
+                "two different directions at (nearly) the same latent; needs two shifts per sample",
+                minimum=0.0,
+            ),
         }
 
     def build_deformator(self, num_directions: int, latent_dim: int) -> Deformator:
@@ -119,6 +128,24 @@ class TrainedMethod(DirectionMethod):
         :param codes: ``(N, D)`` shifts A(k, eps) (with autograd graph).
         """
         return None
+
+    def image_regularizer(self, k: torch.Tensor, change: torch.Tensor) -> torch.Tensor | None:
+        """An extra loss term on the image changes of a step, or ``None``.
+
+        With ``orthogonality`` > 0 and S >= 2 shifts per sample: the mean squared cosine between the
+        changes of consecutive shifts along different directions (an image-space orthogonality penalty,
+        in the spirit of OroJaR, Wei et al. 2021; docs/results.md measures it).
+
+        :param k: ``(B, S)`` direction indices; :param change: ``(B, S, C, H, W)`` x_s - x_{s-1}
+            (with autograd graph).
+        """
+        weight = self.hparams.get("orthogonality", 0.0)
+        if not weight or change.shape[1] < 2:
+            return None
+        flat = change.flatten(2).float()  # (B, S, C*H*W)
+        cos = F.cosine_similarity(flat[:, 1:], flat[:, :-1], dim=2)  # (B, S-1)
+        different = (k[:, 1:] != k[:, :-1]).float()  # (B, S-1); same direction: no constraint
+        return weight * (cos.square() * different).sum() / different.sum().clamp(min=1)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         """Tensors the method keeps between steps (saved in checkpoints)."""
@@ -239,6 +266,7 @@ class Trainer:
         method.reset_state(self.K, self.D, self.device)
         self.window = _Window(self.device)
         self.step = 0
+        self.last_stats: dict[str, float] = {}  # the latest log line's statistics
         self.run_dir = Path(settings.run_dir) if settings.run_dir is not None and self.rank == 0 else None
         self.resume_dir = Path(settings.run_dir) if settings.run_dir is not None else None
         amp = settings.amp if settings.amp != "auto" else ("bf16" if self.device.type == "cuda" else "off")
@@ -301,6 +329,9 @@ class Trainer:
         mae = (eps_hat - eps_flat).abs().mean()
         loss = S * (ce + self.method.hparams["shift_weight"] * mae)  # summed over the S pairs
         reg = self.method.regularizer(k_flat, eps_flat, codes)
+        image_reg = self.method.image_regularizer(k, xs - before)
+        if image_reg is not None:
+            reg = image_reg if reg is None else reg + image_reg
         if reg is not None:
             loss = loss + reg
 
@@ -327,6 +358,7 @@ class Trainer:
             "method_state": self.method.extra_state(),
             "window_sums": self.window.sums.clone(),
             "window_count": self.window.count,
+            "last_stats": dict(self.last_stats),
             "settings": self.s.describe(),
         }
 
@@ -355,6 +387,7 @@ class Trainer:
         self.method.load_extra_state(state["method_state"])
         self.window.sums.copy_(state["window_sums"])
         self.window.count = int(state["window_count"])
+        self.last_stats = {k: float(v) for k, v in state.get("last_stats", {}).items()}
         self._truncate_log(self.step)
 
     def _truncate_log(self, step: int) -> None:
@@ -371,7 +404,8 @@ class Trainer:
         reporter = s.reporter if self.rank == 0 else SilentReporter()
         if s.resume:
             self.load_checkpoint()
-            reporter.message(f"resuming from step {self.step}")
+            if self.step < s.steps:
+                reporter.message(f"resuming from step {self.step}")
         self.G.eval()
         self.A.train()
         self.R.train()
@@ -387,6 +421,13 @@ class Trainer:
                     if self.step % s.log_every == 0 or self.step == s.steps:
                         stats = {"step": self.step, **self.window.flush()}
                         stats["steps_per_s"] = (self.step - first) / (time.perf_counter() - started)
+                        if not math.isfinite(stats["loss"]):
+                            raise TrainingDivergedError(
+                                f"training diverged by step {self.step} (the loss is {stats['loss']}); "
+                                "nothing was saved from this window: lower --lr or --eps-max and start "
+                                "a new run"
+                            )
+                        self.last_stats = stats
                         if log_file is not None:
                             log_file.write(json.dumps(stats) + "\n")
                             log_file.flush()
@@ -407,5 +448,5 @@ class Trainer:
             directions=self.A.unit_directions(s.eps_max, s.eps_min).cpu(),
             deformator=self.A,
             reconstructor=self.R,
-            metrics={"train_rca": stats["acc"]} if stats else {},
+            metrics={"train_rca": self.last_stats["acc"]} if "acc" in self.last_stats else {},
         )

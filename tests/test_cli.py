@@ -60,7 +60,7 @@ def test_version():
         (["-p", "gamma"], "KEY=VALUE"),
         (["-p", "unknown=1"], "valid setting"),
         (["-p", "deformator=cubic"], "must be one of"),
-        (["-g", "latent_dim=4"], "latent_dim >= 8"),
+        (["-g", "latent_dim=4"], "must be at least 8"),
         (["--directions", "9"], "at most 8 directions"),
     ],
 )
@@ -133,6 +133,7 @@ def test_discover_end_to_end_then_traverse(tmp_path):
             "unit_shift": False,
             "init": "identity",
             "shift_weight": 0.5,
+            "orthogonality": 0.0,
         },
     }
     assert spec["settings"]["steps"] == 12 and spec["settings"]["num_directions"] == 8
@@ -144,7 +145,7 @@ def test_discover_end_to_end_then_traverse(tmp_path):
 
     # an existing run folder is never overwritten
     again = run_cli("discover", "--steps", "2", "--out", str(out))
-    assert again.returncode != 0 and "already exists" in again.stderr
+    assert again.returncode != 0 and "already holds a run" in again.stderr
 
     for args in (
         ["--directions", "0,3", "--samples", "2"],
@@ -205,7 +206,7 @@ def test_ctrl_c_then_resume_in_a_real_process(tmp_path):
     assert f"resuming from step {stopped}" in result.stderr
     assert DirectionSet.load(out).spec["settings"]["steps"] == stopped + 5
     mismatch = run_cli("discover", "--resume", "--out", str(out), "--method", "centroid")
-    assert mismatch.returncode != 0 and "'baseline' run" in mismatch.stderr
+    assert mismatch.returncode != 0 and "--method centroid (the run has baseline)" in mismatch.stderr
 
 
 def test_two_processes_with_one_seed_write_identical_directions(tmp_path):

@@ -225,3 +225,37 @@ def test_python_api_round_trip_and_fetch_file(hub, env, run_dir, tmp_path, monke
     path = fetch_file(f"hf:carol/api/{FILE_NAME}@{sha}")
     assert path.read_bytes() == hub.files("carol/api")[FILE_NAME]
     assert DirectionSet.load(path).spec["settings"]["steps"] == 4
+
+
+def test_pull_and_evaluate_never_clobber_a_folder(hub, env, run_dir, tmp_path):
+    import shutil
+
+    assert run_cli("push", str(run_dir), "alice/other", env=env).returncode == 0
+    mine = tmp_path / "mine"
+    shutil.copytree(run_dir, mine)
+    (mine / FILE_NAME).write_bytes(DirectionSet.load(run_dir).save(tmp_path / "x.safetensors").read_bytes())
+    dset = DirectionSet.load(mine)
+    dset.spec["note"] = "my own edit"
+    dset.save(mine / FILE_NAME)
+    before = snapshot(mine)
+    for args in (
+        ["pull", "alice/other", "--out", str(mine)],
+        ["evaluate", "alice/other", "--out", str(mine)],
+    ):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 1 and "already holds" in result.stderr and "--force" in result.stderr
+        assert snapshot(mine) == before
+    result = run_cli("pull", "alice/other", "--out", str(mine), "--force", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "note" not in DirectionSet.load(mine).spec and (mine / "run.json").is_file()
+    again = run_cli("pull", "alice/other", "--out", str(mine), env=env)  # the same set: reused
+    assert again.returncode == 0, again.stderr
+
+    # a pull refused by a check leaves nothing behind
+    dset = DirectionSet.load(run_dir)
+    dset.spec["generator"]["fingerprint"] = "0" * 64
+    _upload_raw(hub, "eve/foreign2", {FILE_NAME: dset.save(tmp_path / "f.safetensors").read_bytes()})
+    target = tmp_path / "new"
+    result = run_cli("pull", "eve/foreign2", "--out", str(target), env=env)
+    assert result.returncode == 1 and not target.exists()
+    assert not [p for p in tmp_path.iterdir() if ".pull-" in p.name]  # no temporary folder left

@@ -88,17 +88,21 @@ class BigGANDeepGenerator(GeneratorAdapter):
     summary = "BigGAN-deep 128/256/512 (pytorch-pretrained-BigGAN layout), ImageNet class fixed"
     options = {
         "class": Option("207", "ImageNet class: index or name (207 = golden retriever)"),
-        "truncation": Option(0.4, "truncation in (0, 1]: latent range and batch-norm statistics"),
+        "truncation": Option(
+            0.4,
+            "truncation in (0, 1]: latent range and batch-norm statistics",
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_minimum=True,
+        ),
         "resolution": Option(128, "128, 256 or 512 (when no config.json is found)", choices=(128, 256, 512)),
-        "channel_width": Option(128, "base width (random init only; tests use small ones)"),
+        "channel_width": Option(128, "base width (random init only; tests use small ones)", minimum=1),
     }
     recommended_steps = 200_000
 
     def __init__(self, weights: str | None = None, **options: Any) -> None:
         super().__init__(weights, **options)
         cfg = self.config
-        if not 0 < float(cfg["truncation"]) <= 1:
-            raise GanzooError(f"biggan-deep: truncation must be in (0, 1], got {cfg['truncation']}")
         path, config_data = None, None
         if weights is not None:
             local = Path(weights).expanduser()
@@ -175,17 +179,17 @@ class BigGANGenerator(GeneratorAdapter):
     summary = "BigGAN-128/256/512 (BigGAN-PyTorch G_ema layout; the paper's ImageNet model), class fixed"
     options = {
         "class": Option("207", "ImageNet class: index or name (207 = golden retriever)"),
-        "truncation": Option(0.0, "sample z from N(0, 1) truncated to [-t, t]; 0 = no truncation"),
+        "truncation": Option(
+            0.0, "sample z from N(0, 1) truncated to [-t, t]; 0 = no truncation", minimum=0.0
+        ),
         "resolution": Option(128, "random init only", choices=(128, 256, 512)),
-        "ch": Option(96, "base width (random init only)"),
+        "ch": Option(96, "base width (random init only)", minimum=1),
     }
     recommended_steps = 200_000
 
     def __init__(self, weights: str | None = None, **options: Any) -> None:
         super().__init__(weights, **options)
         cfg = self.config
-        if float(cfg["truncation"]) < 0:
-            raise GanzooError(f"biggan: truncation must be >= 0, got {cfg['truncation']}")
         if weights is None:
             self.model_config = BigGANConfig(resolution=cfg["resolution"], ch=cfg["ch"])
             self.net = BigGAN(self.model_config).eval()

@@ -56,7 +56,7 @@ class GANSpace(DirectionMethod):
 
     name = "ganspace"
     summary = "GANSpace (Härkönen et al. 2020): PCA of sampled W, or of early activations regressed to z"
-    hyperparameters = {"samples": Option(4096, "latents sampled for the PCA")}
+    hyperparameters = {"samples": Option(4096, "latents sampled for the PCA", minimum=2)}
 
     @torch.no_grad()
     def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
@@ -137,7 +137,7 @@ class Oracle(DirectionMethod):
             "lstsq: best linear predictor; inverse: moves one factor only",
             choices=("lstsq", "inverse"),
         ),
-        "samples": Option(4096, "latents sampled for the fit"),
+        "samples": Option(4096, "latents sampled for the fit", minimum=2),
     }
 
     @torch.no_grad()

@@ -44,8 +44,10 @@ class Centroid(TwoShift):
     summary = "Lu et al. (the paper's full method): two-shift plus the centroid loss"
     hyperparameters = {
         **TwoShift.hyperparameters,
-        "centroid_weight": Option(0.25, "gamma, weight of the centroid loss"),
-        "centroid_momentum": Option(0.99, "decay of the running centroid sums, per step"),
+        "centroid_weight": Option(0.25, "gamma, weight of the centroid loss", minimum=0.0),
+        "centroid_momentum": Option(
+            0.99, "decay of the running centroid sums, per step", minimum=0.0, maximum=1.0
+        ),
     }
 
     def reset_state(self, num_directions: int, latent_dim: int, device: torch.device) -> None:

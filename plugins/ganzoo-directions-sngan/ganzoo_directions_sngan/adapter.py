@@ -42,8 +42,8 @@ class SNGANGenerator(GeneratorAdapter):
     options = {
         "arch": Option("sn_resnet64", "architecture", choices=(*ARCHITECTURES, "custom")),
         "channels": Option("", "widths for arch=custom, e.g. 256,128,64 (4 px doubled per width)"),
-        "latent_dim": Option(128, "dimension of z"),
-        "image_channels": Option(3, "3 for RGB, 1 for MNIST"),
+        "latent_dim": Option(128, "dimension of z", minimum=1),
+        "image_channels": Option(3, "3 for RGB, 1 for MNIST", choices=(1, 3)),
     }
     recommended_steps = 200_000
 

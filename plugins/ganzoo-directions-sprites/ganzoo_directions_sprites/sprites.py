@@ -17,7 +17,6 @@ import math
 
 import torch
 
-from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, KnownFactors, Option
 
 #: factor name -> (low, high) in the renderer's units (image fractions, radians, HSV values)
@@ -49,9 +48,9 @@ class SpritesGenerator(GeneratorAdapter):
     name = "sprites"
     summary = "procedural triangle sprites, 64 px, 8 known factors mixed into z (no weights)"
     options = {
-        "latent_dim": Option(8, "latent dimension D (>= 8; dimensions beyond 8 change nothing)"),
+        "latent_dim": Option(8, "latent dimension D (>= 8; dimensions beyond 8 change nothing)", minimum=8),
         "mixing_seed": Option(0, "seed of the random orthonormal mixing of factors into z"),
-        "image_size": Option(64, "image height and width in pixels"),
+        "image_size": Option(64, "image height and width in pixels", minimum=8, maximum=1024),
     }
     recommended_steps = 2000
 
@@ -60,10 +59,6 @@ class SpritesGenerator(GeneratorAdapter):
         if weights is not None:
             self.load_weights(weights)
         dim, size = self.config["latent_dim"], self.config["image_size"]
-        if dim < len(FACTORS):
-            raise GanzooError(f"sprites needs latent_dim >= {len(FACTORS)}, got {dim}")
-        if size < 8:
-            raise GanzooError(f"sprites needs image_size >= 8, got {size}")
         gen = torch.Generator().manual_seed(self.config["mixing_seed"])
         q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=gen))
         self.register_buffer("mixing", q[: len(FACTORS)].contiguous())  # (F, D), orthonormal rows

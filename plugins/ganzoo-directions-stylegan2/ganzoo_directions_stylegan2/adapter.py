@@ -66,11 +66,17 @@ class StyleGAN2Generator(GeneratorAdapter):
     summary = "StyleGAN2 (rosinality layout; FFHQ config-f and any size); directions in W, W+ layer ranges"
     options = {
         "size": Option(1024, "output resolution (random init only; read from the checkpoint otherwise)"),
-        "style_dim": Option(512, "dimension of z and w (random init only)"),
-        "n_mlp": Option(8, "mapping layers (random init only)"),
-        "channel_multiplier": Option(2, "2 for config-f (random init only)"),
-        "max_channels": Option(512, "widest layer (random init only)"),
-        "truncation": Option(1.0, "psi: w <- w_avg + psi (w - w_avg); 1 = no truncation"),
+        "style_dim": Option(512, "dimension of z and w (random init only)", minimum=1),
+        "n_mlp": Option(8, "mapping layers (random init only)", minimum=1),
+        "channel_multiplier": Option(2, "2 for config-f (random init only)", minimum=1),
+        "max_channels": Option(512, "widest layer (random init only)", minimum=1),
+        "truncation": Option(
+            1.0,
+            "psi: w <- w_avg + psi (w - w_avg); 1 = no truncation",
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_minimum=True,
+        ),
         "layers": Option("all", "W+ entries a shift acts on: all, or ranges like 0-5"),
         "space": Option("w", "latent space of the directions", choices=("w", "z")),
     }
@@ -123,8 +129,6 @@ class StyleGAN2Generator(GeneratorAdapter):
         mask = torch.zeros(model_config.n_latent, 1)
         mask[self.layers] = 1.0
         self.register_buffer("layer_mask", mask)  # (n_latent, 1)
-        if not 0 < cfg["truncation"] <= 1:
-            raise GanzooError(f"stylegan2: truncation must be in (0, 1], got {cfg['truncation']}")
 
     @property
     def latent_dim(self) -> int:

@@ -1,0 +1,452 @@
+"""The run lifecycle and the inputs that must not poison a run (docs/reliability.md).
+
+Each test is one way a run could be lost, clobbered or poisoned: interrupted at every stage, two
+processes on one folder, changed flags on resume, stray temporary files, non-finite numbers, and
+the messages a user gets for the machine's limits. In-process where the code path is the same
+(`runs.py`, click's runner), a real process where a signal or a second process is the point.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import save
+
+from ganzoo_directions import cli as cli_module
+from ganzoo_directions import runs
+from ganzoo_directions.cli import cli
+from ganzoo_directions.directions import FILE_NAME, DirectionSet
+from ganzoo_directions.errors import DirectionFileError, RunFolderError
+from ganzoo_directions.interfaces import RunSettings
+from ganzoo_directions.options import Option
+from ganzoo_directions.runs import LOCK_FILE, RUN_FILE, RunFolder, RunRequest, execute, resume_request
+from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer
+
+from .conftest import run_cli
+
+SPRITES = ["--gen", "sprites", "-g", "image_size=32", "--directions", "4", "--batch", "4"]
+
+
+def discover(*args: str) -> object:
+    """``zoo-dirs discover`` in this process (click's runner)."""
+    return CliRunner().invoke(cli, ["discover", *SPRITES, "--rca-pairs", "16", *args])
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def request(folder: Path, steps: int = 6, **settings: object) -> RunRequest:
+    values = dict(
+        num_directions=4, steps=steps, batch_size=4, run_dir=folder, checkpoint_every=3, log_every=2
+    )
+    values.update(settings)
+    return RunRequest("sprites", "baseline", {"image_size": "32"}, None, {}, RunSettings(**values))
+
+
+# -- runs that can always be finished ---------------------------------------------------------------
+def test_resume_after_the_last_step_finishes_only_what_is_missing(registry, tmp_path):
+    """Killed during the final evaluation: the checkpoint is at the last step, no direction file."""
+    folder = tmp_path / "run"
+    complete = execute(request(folder), rca_pairs=16)
+    expected = complete.directions.directions.clone()
+    for name in (FILE_NAME, runs.TRAVERSAL_FILE, runs.RECONSTRUCTOR_FILE):
+        (folder / name).unlink()
+    before = files(folder)
+    resumed = execute(resume_request(folder, {}), rca_pairs=16)
+    assert torch.equal(resumed.directions.directions, expected)
+    after = files(folder)
+    assert {n: after[n] for n in (RUN_FILE, LOG_NAME)} == {n: before[n] for n in (RUN_FILE, LOG_NAME)}
+    assert {FILE_NAME, runs.TRAVERSAL_FILE, runs.RECONSTRUCTOR_FILE} <= set(after)
+    assert "train_rca" in resumed.directions.metrics  # kept in the checkpoint, not lost with the loop
+
+
+def test_resume_of_a_finished_run_changes_nothing_and_a_missing_picture_is_drawn(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    before = files(folder)
+    messages: list[str] = []
+    again = resume_request(folder, {})
+    again.settings.reporter.message = messages.append  # type: ignore[method-assign]
+    execute(again, rca_pairs=16)
+    assert files(folder) == before and "nothing to do" in messages[-1]
+    (folder / runs.TRAVERSAL_FILE).unlink()
+    execute(resume_request(folder, {}), rca_pairs=16)
+    after = files(folder)
+    assert runs.TRAVERSAL_FILE in after
+    assert {n: v for n, v in after.items() if n != runs.TRAVERSAL_FILE} == {
+        n: v for n, v in before.items() if n != runs.TRAVERSAL_FILE
+    }
+
+
+def test_steps_on_resume_may_not_go_below_the_checkpoint(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    with pytest.raises(RunFolderError, match="fewer than the 6 steps"):
+        resume_request(folder, {"steps": ("--steps", 3)})
+    result = discover("--resume", "--out", str(folder), "--steps", "3")
+    assert result.exit_code == 1 and "cannot be shortened" in result.output
+    longer = execute(resume_request(folder, {"steps": ("--steps", 8)}), rca_pairs=16)
+    assert longer.directions.spec["settings"]["steps"] == 8
+    assert json.loads((folder / RUN_FILE).read_text())["settings"]["steps"] == 8
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_zero(registry, tmp_path):
+    fresh = execute(request(tmp_path / "fresh"), rca_pairs=16)
+    folder = tmp_path / "stopped"
+    folder.mkdir()
+    (folder / RUN_FILE).write_text(request(folder).to_json())  # all a pre-empted run left behind
+    (folder / LOG_NAME).write_text('{"step": 2, "loss": 1.0}\n')  # a log line of the lost attempt
+    resumed = execute(resume_request(folder, {}), rca_pairs=16)
+    assert torch.equal(resumed.directions.directions, fresh.directions.directions)
+    steps = [json.loads(line)["step"] for line in (folder / LOG_NAME).read_text().splitlines()]
+    assert steps == [2, 4, 6]
+
+
+def test_ctrl_c_messages_say_how_to_go_on(registry, tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "build_generator", interrupt)  # during start-up: nothing written yet
+    result = discover("--out", str(folder))
+    assert result.exit_code == 130 and "nothing was saved" in result.output
+    assert "checkpoint saved" not in result.output and not folder.exists()
+    monkeypatch.undo()
+
+    monkeypatch.setattr(Trainer, "train_step", lambda self: interrupt())  # run.json, no checkpoint
+    result = discover("--out", str(folder))
+    assert result.exit_code == 130 and "before the first checkpoint" in result.output
+    assert "checkpoint saved" not in result.output
+    monkeypatch.undo()
+    result = discover("--resume", "--out", str(folder), "--steps", "4")
+    assert result.exit_code == 0, result.output
+    assert "starting the run again from step 0" in result.output
+    assert (folder / FILE_NAME).is_file()
+
+
+def test_retry_loop_of_the_scaling_docs_survives_a_kill_before_the_first_checkpoint(tmp_path):
+    """docs/scaling.md's loop for pre-emptible jobs, after a kill -9 before any checkpoint."""
+    out = tmp_path / "job"
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    args = [str(exe), "discover", *SPRITES, "--steps", "4000", "--checkpoint-every", "100000"]
+    proc = subprocess.Popen([*args, "--out", str(out)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / LOG_NAME).exists():
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert (out / RUN_FILE).is_file() and not (out / CHECKPOINT_NAME).exists()
+    loop = (
+        f'OUT={shlex.quote(str(out))}; RESUME=; if [ -f "$OUT/run.json" ]; then RESUME=--resume; fi; '
+        f'{shlex.quote(str(exe))} discover --out "$OUT" $RESUME --steps 6 --rca-pairs 16'
+    )
+    done = subprocess.run(["bash", "-c", loop], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / FILE_NAME).is_file()
+
+
+def test_stray_temporary_files_are_removed_on_the_next_start(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder, steps=3), rca_pairs=16)
+    stray = folder / f".{CHECKPOINT_NAME}.k1ll3d.tmp"
+    stray.write_bytes(b"half a checkpoint")
+    execute(resume_request(folder, {"steps": ("--steps", 6)}), rca_pairs=16)
+    assert not stray.exists()
+
+
+def test_training_that_diverges_stops_with_one_line(registry, tmp_path, monkeypatch):
+    monkeypatch.setattr(Trainer, "train_step", lambda self: torch.full((5,), math.nan))
+    result = discover("--out", str(tmp_path / "run"), "--steps", "4", "--log-every", "2")
+    assert result.exit_code == 1 and "training diverged by step 2" in result.output
+    assert not (tmp_path / "run" / FILE_NAME).exists()
+
+
+# -- folders that cannot be clobbered ---------------------------------------------------------------
+def test_a_second_process_on_a_locked_folder_is_refused_with_the_holders_pid(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    before = files(folder)
+    with RunFolder(folder).claim(resume=True):
+        result = run_cli("discover", "--resume", "--out", str(folder), "--steps", "8")
+        fresh = run_cli("discover", *SPRITES, "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert f"in use by another run (process {os.getpid()})" in result.stderr
+    assert "Traceback" not in result.stderr and fresh.returncode == 1
+    assert {n: v for n, v in files(folder).items() if n != LOCK_FILE} == {
+        n: v for n, v in before.items() if n != LOCK_FILE
+    }
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_message(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (folder / LOCK_FILE).write_text(f"{dead.pid}\n")  # kill -9 leaves the pid, not the OS lock
+    notes: list[str] = []
+    with RunFolder(folder).claim(resume=True, message=notes.append):
+        assert (folder / LOCK_FILE).read_text().strip() == str(os.getpid())
+    assert notes == [f"note: took over the lock of process {dead.pid}, which is no longer running"]
+    assert (folder / LOCK_FILE).read_text() == ""  # released cleanly
+
+
+def test_two_discover_processes_on_one_folder(tmp_path):
+    """Both start at once on one --out: one runs, the other is refused; the folder is one run's."""
+    out = tmp_path / "run"
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    base = [str(exe), "discover", *SPRITES, "--steps", "30", "--rca-pairs", "16", "--out", str(out)]
+    first = subprocess.Popen([*base, "--seed", "1"], stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen([*base, "--seed", "2"], stderr=subprocess.PIPE, text=True)
+    outputs = [p.communicate(timeout=300)[1] for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes == [0, 1], outputs
+    refused = outputs[[first.returncode, second.returncode].index(1)]
+    assert "in use by another run" in refused or "already holds a run" in refused
+    seed = json.loads((out / RUN_FILE).read_text())["settings"]["seed"]
+    assert DirectionSet.load(out).spec["settings"]["seed"] == seed
+
+
+def test_resume_refuses_flags_that_differ_from_the_run_naming_each(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    before = files(folder)
+    result = discover("--resume", "--out", str(folder), "--seed", "1", "--lr", "0.001", "-p", "hidden=8")
+    assert result.exit_code == 1
+    for text in (
+        "--seed 1 (the run has 0)",
+        "--lr 0.001 (the run has 0.0001)",
+        "-p hidden=8 (the run has 1024)",
+    ):
+        assert text in result.output
+    result = discover("--resume", "--out", str(folder), "-g", "image_size=64", "--eps-max", "3")
+    assert (
+        "-g image_size=64 (the run has 32)" in result.output
+        and "--eps-max 3.0 (the run has 6.0)" in result.output
+    )
+    assert files(folder) == before
+    # what the run has anyway, and what may change, are accepted
+    same = discover(
+        "--resume", "--out", str(folder), "--seed", "0", "-g", "image_size=32", "--log-every", "5"
+    )
+    assert same.exit_code == 0, same.output
+
+
+def test_resume_uses_the_runs_own_generator_not_the_default(registry, tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    execute(request(folder, steps=3), rca_pairs=16)
+    monkeypatch.setattr(cli_module, "DEFAULT_GENERATOR", "not-installed")
+    result = CliRunner().invoke(cli, ["discover", "--resume", "--out", str(folder), "--steps", "4"])
+    assert result.exit_code == 0, result.output
+
+
+def test_fresh_runs_refuse_folders_holding_anything(registry, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("precious")
+    result = discover("--out", str(folder), "--steps", "2")
+    assert result.exit_code == 1 and "already holds other files" in result.output
+    assert (folder / "mine.txt").read_text() == "precious"
+    with pytest.raises(RunFolderError, match=r"no run\.json"):
+        resume_request(folder, {})
+
+
+# -- inputs that cannot poison ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--eps-max", "nan"], "not a finite number"),
+        (["--eps-max", "inf"], "not a finite number"),
+        (["--lr", "inf"], "not a finite number"),
+        (["--lr", "nan"], "not a finite number"),
+        (["-p", "shift_weight=nan"], "must be a finite number"),
+        (["-p", "hidden=-5"], "must be at least 1"),
+        (["--device", "gpu0"], "unknown device 'gpu0'"),
+        (["--steps", "99999999999999999999"], "--steps"),
+        (["-g", "image_size=100000"], "must be at most 1024"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_runs(registry, tmp_path, args, expected):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["discover", "--gen", "sprites", "--out", str(out), *args])
+    assert result.exit_code != 0 and expected in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()
+
+
+def test_centroid_weight_nan_is_refused(registry, tmp_path):
+    result = discover("--method", "centroid", "-p", "centroid_weight=nan", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "must be a finite number" in result.output
+
+
+def test_option_bounds():
+    option = Option(0.5, "a weight", minimum=0.0, maximum=1.0, exclusive_minimum=True)
+    assert option.convert("1") == 1.0 and option.describe_range() == "(0, 1]"
+    for bad, why in (("0", "greater than 0"), ("1.5", "at most 1"), ("nan", "finite"), ("-inf", "finite")):
+        with pytest.raises(ValueError, match=why):
+            option.convert(bad)
+    assert Option(3, "n", minimum=1).convert(2) == 2  # the Python API is checked too
+    with pytest.raises(ValueError):
+        Option(3, "n", minimum=1).convert(0)
+
+
+def write_set(path: Path, directions: torch.Tensor, spec: object = None) -> None:
+    metadata = {"format": "ganzoo-directions", "format_version": "1", "spec": json.dumps(spec or {})}
+    path.write_bytes(save({"directions": directions}, metadata=metadata))
+
+
+@pytest.mark.parametrize(
+    ("directions", "spec", "expected"),
+    [
+        (torch.full((4, 8), math.nan), None, "NaN or infinite"),
+        (torch.tensor([[math.inf] * 8] * 4), None, "NaN or infinite"),
+        (torch.ones(4, 8, dtype=torch.int64), None, "floating point"),
+        (torch.ones(0, 8), None, "non-empty"),
+        (torch.ones(4, 8), [1, 2], "must be a JSON object"),
+        (torch.ones(4, 8), "text", "must be a JSON object"),
+    ],
+)
+def test_direction_files_that_would_poison_are_refused(tmp_path, directions, spec, expected):
+    path = tmp_path / FILE_NAME
+    write_set(path, directions, spec)
+    with pytest.raises(DirectionFileError, match=expected):
+        DirectionSet.load(path)
+    result = CliRunner().invoke(cli, ["traverse", str(path), "--out", str(tmp_path / "g.png")])
+    assert result.exit_code == 1 and expected.split()[0] in result.output
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_a_non_finite_set_is_never_saved(tmp_path):
+    with pytest.raises(DirectionFileError, match="refusing to save"):
+        DirectionSet(torch.full((2, 8), math.nan)).save(tmp_path / FILE_NAME)
+    assert not (tmp_path / FILE_NAME).exists()
+
+
+# -- one line instead of a traceback ----------------------------------------------------------------
+def test_bad_out_folders_are_one_line(registry, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for out in (a_file / "sub", a_file, Path("/proc/no-such-dir/run")):
+        result = discover("--out", str(out), "--steps", "2")
+        assert result.exit_code in (1, 2), result.output  # 2: click's own check of --out
+        assert result.exception is None or isinstance(result.exception, SystemExit), out
+        assert "Traceback" not in result.output
+
+
+def test_disk_full_and_out_of_memory_are_one_line(registry, tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "run" / CHECKPOINT_NAME))
+
+    monkeypatch.setattr(runs, "atomic_write_text", full)
+    result = discover("--out", str(tmp_path / "run"), "--steps", "2")
+    assert result.exit_code == 1 and "no space left on device" in result.output
+    assert CHECKPOINT_NAME in result.output
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(runs, "execute", oom)
+    result = discover("--out", str(tmp_path / "run2"), "--steps", "2")
+    assert result.exit_code == 1 and "out of memory: lower --batch" in result.output
+
+
+def test_garbage_weights_never_suggest_weights_only_false(registry, tmp_path):
+    garbage = tmp_path / "model.pt"
+    garbage.write_bytes(b"\x80\x02garbage" * 50)
+    args = ["discover", "--gen", "sngan", "--weights", str(garbage), "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "weights_only=False" not in result.output
+    assert "not a readable weights file" in result.output
+
+
+def test_next_commands_quote_paths_that_need_it(registry, tmp_path):
+    out = tmp_path / "my runs" / "été"
+    result = discover("--out", str(out), "--steps", "2")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "zoo-dirs traverse" in line)
+    assert shlex.split(line)[2] == str(out)
+
+
+def test_typo_in_a_local_path_is_not_sent_to_the_hub_as_is(registry, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["evaluate", "runs/frist"], env={"HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert result.exit_code == 1
+    assert "runs/frist: no such local folder" in result.output
+    result = CliRunner().invoke(cli, ["evaluate", "not a/repo id"])
+    assert result.exit_code == 1 and "no such run folder or file" in result.output
+
+
+def test_hub_messages_name_the_real_cause(monkeypatch):
+    from ganzoo_directions.hub import HubError, hub_errors, parse_repo_ref
+
+    with pytest.raises(HubError, match=r"no space left on device .*HF_HOME"), hub_errors("pull", "a/b"):
+        raise OSError(errno.ENOSPC, "No space left on device", "/cache/blob")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubError) as info, hub_errors("push", "a/b"):
+        raise ConnectionError("offline mode is enabled")
+    assert "unset it" in str(info.value) and "use HF_HUB_OFFLINE=1" not in str(info.value)
+    for bad in ("alice/my set", "alice", "a/b/c", "-a/b", "alice/..", " alice/x"):
+        with pytest.raises(HubError, match="not a Hub repo id"):
+            parse_repo_ref(bad)
+    assert parse_repo_ref("alice/sprites-dirs.v2@main") == ("alice/sprites-dirs.v2", "main")
+
+
+def test_resume_with_interrupt_during_the_final_evaluation_in_a_real_process(tmp_path):
+    """SIGINT after the last step (during the final RCA): --resume then finishes the run."""
+    out = tmp_path / "run"
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    args = [str(exe), "discover", *SPRITES, "--steps", "4", "--rca-pairs", "400000", "--out", str(out)]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / runs.RECONSTRUCTOR_FILE).exists():
+        if (out / CHECKPOINT_NAME).exists() and torch.load(out / CHECKPOINT_NAME, weights_only=True)[
+            "step"
+        ] == 4:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "checkpoint saved at step 4" in stderr and "Traceback" not in stderr
+    result = run_cli("discover", "--resume", "--out", str(out), "--rca-pairs", "16")
+    assert result.returncode == 0, result.stderr
+    assert (out / FILE_NAME).is_file() and "resuming" not in result.stderr
+
+
+def test_evaluate_writes_metrics_json_only_after_the_direction_file(registry, tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    execute(request(folder, steps=2), rca_pairs=16)
+    before = files(folder)
+
+    def full(self, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(DirectionSet, "save", full)
+    result = CliRunner().invoke(cli, ["evaluate", str(folder), "--metrics", "rca", "--samples", "16"])
+    assert result.exit_code == 1 and "no space left on device" in result.output
+    assert files(folder) == before and not (folder / "metrics.json").exists()
+
+
+def test_evaluate_of_a_set_for_other_weights_offers_no_flag_it_lacks(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder, steps=2), rca_pairs=16)
+    dset = DirectionSet.load(folder)
+    dset.spec["generator"]["fingerprint"] = "0" * 64
+    dset.save(folder)
+    result = CliRunner().invoke(cli, ["evaluate", str(folder), "--metrics", "rca", "--samples", "16"])
+    assert result.exit_code == 1 and "made for" in result.output
+    assert "--allow-mismatch" not in result.output
