@@ -15,11 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import GanzooError
-
-
-class CheckpointError(GanzooError):
-    """A weights file that cannot be read, or does not fit the architecture."""
+from .errors import CheckpointError
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

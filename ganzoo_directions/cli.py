@@ -113,6 +113,9 @@ def cli() -> None:
       zoo-dirs discover                       # sprites generator, centroid method
       zoo-dirs traverse runs/<run> --out grid.png
     """
+    from . import plugins
+
+    plugins.on_load_failure = lambda message: click.echo(f"warning: {message}", err=True)
 
 
 @cli.command("list")
@@ -519,7 +522,9 @@ def traverse(
     generator = build_generator(
         made_for["name"], weights=made_for.get("weights"), options=made_for.get("options"), device=device
     )
-    dset.check_generator(generator, allow_mismatch=allow_mismatch)
+    dset.check_generator(
+        generator, allow_mismatch=allow_mismatch, hint="pass --allow-mismatch to apply it anyway"
+    )
     if layout == "consecutive" and (directions is None or len(directions) != 2):
         raise click.BadParameter(
             "the consecutive layout needs two directions, e.g. 0,3", param_hint="--directions"
@@ -629,7 +634,9 @@ def pull(
         generator = build_generator(
             made_for["name"], weights=weights or made_for.get("weights"), options=made_for.get("options")
         )
-        dset.check_generator(generator, allow_mismatch=allow_mismatch)
+        dset.check_generator(
+            generator, allow_mismatch=allow_mismatch, hint="pass --allow-mismatch to apply it anyway"
+        )
 
     dset, folder = pull_set(ref, out, force=force, check=None if no_check else check)
     made_for = dset.spec.get("generator", {})
@@ -638,30 +645,6 @@ def pull(
         f"({dset.spec.get('method', {}).get('name', '?')}) in {folder}"
     )
     click.echo(f"next: zoo-dirs traverse {quote(folder)} --directions 0,1,2 --samples 4 --out grid.png")
-
-
-def _progress_factory(console: Any) -> Any:
-    """Progress bars for evaluation (rich on a terminal; nothing otherwise)."""
-    if not console.is_terminal:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    progress.start()
-
-    def make(label: str, total: int) -> Any:
-        task = progress.add_task(label, total=total)
-        return lambda n: progress.advance(task, n)
-
-    make.stop = progress.stop  # type: ignore[attr-defined]
-    return make
 
 
 @cli.command()
@@ -763,8 +746,10 @@ def evaluate(
             raise GanzooError(f"{source}: no such local folder; as a Hub repository: {exc}") from None
     elif folder.is_file():
         folder = folder.parent
+    from .progress import TaskBars
+
     console = Console(stderr=True)
-    progress = _progress_factory(console)
+    bars = TaskBars(console)
     options = EvalOptions(
         metrics=chosen,
         samples=samples,
@@ -774,13 +759,10 @@ def evaluate(
         ppl_delta=ppl_delta,
         heldout_steps=heldout_steps,
         device=pick_device(device),
-        progress=progress,
+        progress=bars if console.is_terminal else None,
     )
-    try:
+    with bars:
         results = run_evaluation(folder, options)
-    finally:
-        if progress is not None:
-            progress.stop()
     table = Table(title=f"evaluation of {folder}")
     table.add_column("metric")
     table.add_column("value")

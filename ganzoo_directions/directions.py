@@ -115,7 +115,7 @@ class DirectionSet:
         generator: GeneratorAdapter,
         *,
         allow_mismatch: bool = False,
-        hint: str = "pass --allow-mismatch to apply it anyway",
+        hint: str = "pass allow_mismatch=True (--allow-mismatch in the CLI) to apply it anyway",
     ) -> None:
         """Refuse a generator other than the one the set was made for.
 

@@ -13,8 +13,9 @@ class GanzooError(Exception):
 class UnknownNameError(GanzooError, KeyError):
     """A generator, method or option name that is not registered."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
+    def __init__(self, kind: str, name: str, valid: Iterable[str], *, plural: str | None = None) -> None:
         self.kind, self.name, self.valid = kind, name, sorted(valid)
+        self.plural = plural or f"{kind}s"
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -23,7 +24,7 @@ class UnknownNameError(GanzooError, KeyError):
         if close:
             text += f" (did you mean {close[0]!r}?)"
         valid = ", ".join(self.valid) if self.valid else "none installed"
-        return f"{text}; valid {self.kind}s: {valid}"
+        return f"{text}; valid {self.plural}: {valid}"
 
 
 class PluginConflictError(GanzooError):
@@ -36,6 +37,14 @@ class PluginLoadError(GanzooError):
 
 class DirectionFileError(GanzooError):
     """A file that is not a readable direction set, or not one for this generator."""
+
+
+class CheckpointError(GanzooError):
+    """A generator weights file that cannot be read or does not fit the architecture."""
+
+
+class HubError(GanzooError):
+    """A Hub operation failed; the message says why and what to do."""
 
 
 class RunFolderError(GanzooError):

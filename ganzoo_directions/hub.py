@@ -18,17 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .directions import FILE_NAME, DirectionSet
-from .errors import GanzooError
+from .errors import GanzooError, HubError
 from .io import describe_os_error
 
 CARD_NAME = "README.md"
 PREVIEW_FILES = ("traversal.png", "traversal.gif")
 LIBRARY_NAME = "ganzoo-directions"
 HF_SOURCE_PREFIX = "hf:"
-
-
-class HubError(GanzooError):
-    """A Hub operation failed; the message says why and what to do."""
 
 
 def _endpoint() -> str | None:
@@ -108,12 +104,31 @@ def hub_errors(action: str, repo_id: str) -> Iterator[None]:
             raise HubError(_unreachable(action, exc)) from None
         where = " (the Hugging Face cache, HF_HOME)" if exc.errno == errno.ENOSPC else ""
         raise HubError(f"{action}: {describe_os_error(exc)}{where}") from None
-    except Exception as exc:  # httpx transport errors are not OSError subclasses
-        if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2", "requests"}:
-            raise HubError(_unreachable(action, exc)) from None
-        raise
+    except _transport_errors() as exc:  # the HTTP client's network errors are not OSErrors
+        raise HubError(_unreachable(action, exc)) from None
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The network-error base classes of the HTTP clients huggingface_hub may use (httpx, or its
+    fork httpx2; requests in older releases), those that are installed."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module_name, attribute in (
+        ("httpx2", "TransportError"),
+        ("httpx", "TransportError"),
+        ("httpcore2", "NetworkError"),
+        ("httpcore", "NetworkError"),
+        ("requests.exceptions", "ConnectionError"),
+        ("requests.exceptions", "Timeout"),
+    ):
+        try:
+            found.append(getattr(importlib.import_module(module_name), attribute))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -79,7 +79,7 @@ def parse_options(declared: Mapping[str, Option], given: Mapping[str, Any], *, w
     for name, raw in given.items():
         key = name.replace("-", "_")
         if key not in declared:
-            raise UnknownNameError(f"setting of {what}", name, declared)
+            raise UnknownNameError(f"setting of {what}", name, declared, plural=f"settings of {what}")
         try:
             values[key] = declared[key].convert(raw)
         except (TypeError, ValueError) as exc:

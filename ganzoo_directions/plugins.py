@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -78,6 +79,10 @@ def _selected_distributions() -> set[str] | None:
     return {_normalise(name) for name in value.split(",") if name.strip()}
 
 
+#: called with one line for each plugin that fails to load (the CLI prints it as a warning)
+on_load_failure: Callable[[str], None] | None = None
+
+
 class PluginHost:
     """A pluggy ``PluginManager`` named ``ganzoo_directions`` plus what it loaded from where."""
 
@@ -85,10 +90,14 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}  # pluggy plugin name -> info
+        self.failures: list[dict[str, str]] = []  # plugins that failed to load, skipped
         self._registry: Registry | None = None
 
     def load_entry_points(self) -> None:
-        """Import and register every plugin announced in the ``ganzoo_directions`` group."""
+        """Import and register every plugin announced in the ``ganzoo_directions`` group.
+
+        A plugin that fails to import is skipped: it is recorded in :attr:`failures` and reported
+        through :data:`on_load_failure`, and everything that does not need it keeps working."""
         selected = _selected_distributions()
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = entry_point.dist
@@ -100,12 +109,23 @@ class PluginHost:
                 continue
             try:
                 module = entry_point.load()
+                self.register(module, PluginInfo(entry_point.name, dist_name, version))
             except Exception as exc:
-                raise PluginLoadError(
-                    f"plugin {entry_point.name!r} from {dist_name} {version} failed to import "
-                    f"({entry_point.value}): {type(exc).__name__}: {exc}"
-                ) from exc
-            self.register(module, PluginInfo(entry_point.name, dist_name, version))
+                cause = exc.__cause__ if isinstance(exc, PluginLoadError) and exc.__cause__ else exc
+                message = (
+                    f"plugin {entry_point.name!r} from {dist_name} {version} failed to load "
+                    f"({entry_point.value}): {type(cause).__name__}: {cause}; skipped it"
+                )
+                self.failures.append(
+                    {
+                        "name": entry_point.name,
+                        "distribution": dist_name,
+                        "version": version,
+                        "error": message,
+                    }
+                )
+                if on_load_failure is not None:
+                    on_load_failure(message)
 
     def register(self, plugin: Any, info: PluginInfo) -> None:
         """Register a plugin object (a module, or anything with hook implementations)."""
@@ -113,7 +133,11 @@ class PluginHost:
             self.pm.register(plugin, name=info.name)
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginLoadError(f"plugin {info.name!r} from {info.label}: {exc}") from exc
+            if self.pm.has_plugin(info.name):
+                self.pm.unregister(name=info.name)  # check_pending fails after registering it
+            raise PluginLoadError(
+                f"plugin {info.name!r} from {info.label}: {exc}{_hook_hint(plugin)}"
+            ) from exc
         self.plugins[info.name] = info
         self._registry = None
 
@@ -135,9 +159,10 @@ class PluginHost:
 
             def register(cls: type, _info: PluginInfo = info) -> None:
                 if not (isinstance(cls, type) and issubclass(cls, base)):
+                    what = cls.__name__ if isinstance(cls, type) else f"an instance of {type(cls).__name__}"
                     raise PluginLoadError(
-                        f"plugin {_info.name!r} from {_info.label} registered {cls!r}, "
-                        f"which is not a {base.__name__} subclass"
+                        f"plugin {_info.name!r} from {_info.label} registered {what}, "
+                        f"which is not a {base.__name__} subclass (register the class itself)"
                     )
                 name = getattr(cls, "name", None)
                 if not isinstance(name, str) or not name:
@@ -154,8 +179,10 @@ class PluginHost:
                     )
                 found[name] = Registered(name, cls, _info)
 
+            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
+            call_one = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
             try:
-                impl.function(register=register)
+                call_one(register=register)  # through pluggy: an implementation may take fewer arguments
             except (PluginConflictError, PluginLoadError):
                 raise
             except Exception as exc:
@@ -166,15 +193,31 @@ class PluginHost:
         return dict(sorted(found.items()))
 
     def describe(self) -> list[dict[str, Any]]:
-        """The loaded plugins as plain data: name, distribution, version, hooks."""
-        rows = []
+        """The loaded plugins as plain data: name, distribution, version, hooks; then those that failed
+        to load, with ``error`` instead of ``hooks``."""
+        rows: list[dict[str, Any]] = []
         for name, info in sorted(self.plugins.items()):
             plugin = self.pm.get_plugin(name)
             hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
             rows.append(
                 {"name": name, "distribution": info.distribution, "version": info.version, "hooks": hooks}
             )
-        return rows
+        return rows + [dict(failure) for failure in self.failures]
+
+
+def _hook_hint(plugin: Any) -> str:
+    """ " (did you mean 'register_generators'?)" for a hook implementation whose name is a typo."""
+    import difflib
+
+    from . import hookspecs
+
+    known = [name for name in dir(hookspecs) if name.startswith("register_")]
+    for name in dir(plugin):
+        if name.startswith("register") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if close:
+                return f" (did you mean {close[0]!r}?)"
+    return ""
 
 
 _host: PluginHost | None = None

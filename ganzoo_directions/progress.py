@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -94,3 +94,32 @@ class LineReporter:
 def console_reporter(console: Console, label: str) -> RichReporter | LineReporter:
     """A rich bar when ``console`` is a terminal, plain lines otherwise."""
     return RichReporter(console, label) if console.is_terminal else LineReporter(console, label)
+
+
+class TaskBars:
+    """Progress bars for stages of known length (evaluation): ``bars(label, total)`` adds a bar and
+    returns ``advance(n)``. Use as a context manager; draws only on a terminal."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+
+    def __enter__(self) -> TaskBars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def __call__(self, label: str, total: int) -> Callable[[int], None]:
+        task = self.progress.add_task(label, total=total)
+        return lambda n: self.progress.advance(task, n)

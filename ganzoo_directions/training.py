@@ -70,6 +70,14 @@ class TrainedMethod(DirectionMethod):
     hyperparameters: ClassVar[Mapping[str, Option]] = {}
     trained: ClassVar[bool] = True
 
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        if self.hparams.get("orthogonality") and self.shifts_per_sample < 2:
+            raise GanzooError(
+                f"method {self.name!r}: orthogonality compares the changes of two consecutive shifts; "
+                "use a method with two shifts per sample (two-shift, centroid)"
+            )
+
     @classmethod
     def common_hyperparameters(cls, deformator: str, shift_weight: float) -> dict[str, Option]:
         """The hyper-parameters every trained method has, with the method's defaults."""
@@ -271,7 +279,7 @@ class Trainer:
         self.resume_dir = Path(settings.run_dir) if settings.run_dir is not None else None
         amp = settings.amp if settings.amp != "auto" else ("bf16" if self.device.type == "cuda" else "off")
         if amp not in ("bf16", "off"):
-            raise RunFolderError(f"amp must be auto, bf16 or off, got {settings.amp!r}")
+            raise GanzooError(f"amp must be auto, bf16 or off, got {settings.amp!r}")
         self.amp_dtype = torch.bfloat16 if amp == "bf16" else None
         # the modules the step calls; DDP and torch.compile wrap these, checkpoints save A and R
         self.A_step, self.R_step = self.A, self.R

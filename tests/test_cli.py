@@ -58,7 +58,7 @@ def test_version():
         (["--batch", "1"], "--batch"),
         (["--eps-max", "-1"], "--eps-max"),
         (["-p", "gamma"], "KEY=VALUE"),
-        (["-p", "unknown=1"], "valid setting"),
+        (["-p", "unknown=1"], "valid settings of method"),
         (["-p", "deformator=cubic"], "must be one of"),
         (["-g", "latent_dim=4"], "must be at least 8"),
         (["--directions", "9"], "at most 8 directions"),
@@ -138,7 +138,9 @@ def test_discover_end_to_end_then_traverse(tmp_path):
     }
     assert spec["settings"]["steps"] == 12 and spec["settings"]["num_directions"] == 8
     assert spec["generator"]["name"] == "sprites" and len(spec["generator"]["fingerprint"]) == 64
-    assert 0 <= spec["metrics"]["rca"] <= 1 and spec["metrics"]["rca_chance"] == 1 / 8
+    assert spec["metrics"]["rca_chance"] == 1 / 8
+    correct = spec["metrics"]["rca"] * spec["metrics"]["rca_pairs"]
+    assert abs(correct - round(correct)) < 1e-6  # a count of correct pairs over the pairs
     assert spec["package_version"] == "0.1.0"
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [4, 8, 12]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ganzoo_directions.deformators import DEFORMATORS
+from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.metrics import (
     alignment_matrix,
     factor_alignment,
@@ -87,3 +88,16 @@ def test_bad_starting_points_are_refused(registry, small_sprites, quick_settings
         registry.method("centroid" if "deformator" in params else "baseline").cls(**params).discover(
             small_sprites, quick_settings(steps=1)
         )
+
+
+def test_orthogonality_penalises_parallel_image_changes_of_different_directions(registry):
+    method = registry.method("centroid").cls(orthogonality=2.0)
+    change = torch.zeros(3, 2, 3, 4, 4)  # (B, S, C, H, W)
+    change[0, 0, 0, 0, 0], change[0, 1, 0, 0, 1] = 1.0, 1.0  # orthogonal changes: no penalty
+    change[1, 0, 0, 0, 0], change[1, 1, 0, 0, 0] = 1.0, -3.0  # parallel (either sign): cos^2 = 1
+    change[2, 0, 0, 0, 0], change[2, 1, 0, 0, 0] = 1.0, 1.0  # parallel, but the same direction twice
+    k = torch.tensor([[0, 1], [2, 3], [4, 4]])
+    assert method.image_regularizer(k, change).item() == pytest.approx(2.0 * (0 + 1) / 2)
+    assert registry.method("centroid").cls().image_regularizer(k, change) is None  # off by default
+    with pytest.raises(GanzooError, match="two consecutive shifts"):
+        registry.method("baseline").cls(orthogonality=1.0)

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ganzoo_directions.errors import RunFolderError
+from ganzoo_directions.errors import GanzooError, RunFolderError
 from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer, sample_magnitudes
 
 
@@ -158,5 +158,5 @@ def test_fast_paths_match_the_plain_path(registry, tmp_path, quick_settings):
 
 def test_amp_setting_is_checked(registry, sprites, quick_settings):
     method = registry.method("baseline").cls()
-    with pytest.raises(RunFolderError, match="amp must be"):
+    with pytest.raises(GanzooError, match="amp must be"):
         Trainer(method, sprites, quick_settings(amp="fp8", run_dir=None))
