@@ -83,6 +83,10 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         one in use is ``self.latent_space``.
     ``recommended_steps``
         Training steps for a useful run; ``zoo-dirs discover`` uses it when ``--steps`` is not given.
+    ``takes_weights``
+        ``True`` for generators that load pretrained weights from the ``weights`` argument (in
+        ``__init__``, with :meth:`load_checked`). The default ``False`` makes the base constructor
+        refuse ``--weights``, so a procedural generator never silently records a file it ignored.
 
     The latent in all methods below is the space directions are found in (e.g. W for StyleGAN2):
     ``sample_latents`` returns points of that space and ``render`` maps them to images.
@@ -93,9 +97,12 @@ class GeneratorAdapter(nn.Module, abc.ABC):
     options: ClassVar[Mapping[str, Option]] = {}
     latent_spaces: ClassVar[tuple[str, ...]] = ("z",)
     recommended_steps: ClassVar[int] = 200_000
+    takes_weights: ClassVar[bool] = False
 
     def __init__(self, weights: str | None = None, **options: Any) -> None:
         super().__init__()
+        if weights is not None and not self.takes_weights:
+            raise GanzooError(f"generator {self.name!r} takes no weights (got --weights {weights!r})")
         self.weights_source = weights
         self.config: dict[str, Any] = parse_options(self.options, options, what=f"generator {self.name!r}")
         self.latent_space: str = self.latent_spaces[0]
@@ -158,14 +165,36 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         """
         return self.render(latents + shifts)
 
-    def load_weights(self, source: str) -> None:
-        """Load pretrained weights from ``source`` (a local path or a Hub reference).
+    def load_checked(
+        self,
+        module: nn.Module,
+        path: str | Path,
+        state: Mapping[str, torch.Tensor] | None = None,
+        *,
+        architecture: str,
+        aliases: Mapping[str, str] | None = None,
+        transform: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """Load the weights file ``path`` into ``module`` strictly, and record the file's sha256 as
+        this generator's :attr:`fingerprint`: the one way an adapter loads weights.
 
-        Called by the host when the user passes ``--weights``. The default refuses: a generator
-        that needs no weights (a procedural renderer) keeps it. Implementations must never unpickle
-        untrusted bytes (use safetensors, or ``torch.load(..., weights_only=True)``).
+        ``state`` is what :func:`ganzoo_directions.checkpoints.read_weights` read from ``path``, when
+        the adapter needed it first (to detect a layout); otherwise the file is read here, safely
+        (safetensors, or ``torch.load(weights_only=True)``: nothing is unpickled). A mismatch raises
+        one error naming missing, unexpected and mis-shaped keys and the expected ``architecture``.
+        ``aliases`` and ``transform`` are those of
+        :func:`ganzoo_directions.checkpoints.load_state_dict_checked` (the analogue of timm's
+        checkpoint filter function).
         """
-        raise GanzooError(f"generator {self.name!r} takes no weights (got {source!r})")
+        from .checkpoints import load_state_dict_checked, read_weights, sha256_file
+
+        path = Path(path)
+        if state is None:
+            state = read_weights(path)
+        load_state_dict_checked(
+            module, state, source=str(path), architecture=architecture, aliases=aliases, transform=transform
+        )
+        self._fingerprint = sha256_file(path)
 
     def latent_weights(self) -> torch.Tensor | None:
         """``(N, D)``: the weights that consume the latent directly, one row per output unit, or ``None``.

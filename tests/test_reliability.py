@@ -277,6 +277,7 @@ def test_fresh_runs_refuse_folders_holding_anything(registry, tmp_path):
         (["--device", "gpu0"], "unknown device 'gpu0'"),
         (["--steps", "99999999999999999999"], "--steps"),
         (["-g", "image_size=100000"], "must be at most 1024"),
+        (["--weights", "/etc/hostname"], "takes no weights"),  # a generator without weights refuses them
     ],
 )
 def test_bad_numbers_are_refused_before_anything_runs(registry, tmp_path, args, expected):

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganzoo_directions.checkpoints import CheckpointError, load_state_dict_checked, read_weights, sha256_file
+from ganzoo_directions.checkpoints import CheckpointError, read_weights
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.hub import HF_SOURCE_PREFIX, fetch_file
 from ganzoo_directions.interfaces import GeneratorAdapter, Option
@@ -84,6 +84,8 @@ class BigGANDeepGenerator(GeneratorAdapter):
     [-2, 2] and scaled by ``truncation``, which also selects the batch-norm statistics.
     """
 
+    takes_weights = True
+
     name = "biggan-deep"
     summary = "BigGAN-deep 128/256/512 (pytorch-pretrained-BigGAN layout), ImageNet class fixed"
     options = {
@@ -125,15 +127,13 @@ class BigGANDeepGenerator(GeneratorAdapter):
         self.net = BigGANDeep(self.model_config).eval()
         if path is not None:
             c = self.model_config
-            load_state_dict_checked(
+            self.load_checked(
                 self.net,
-                read_weights(path),
-                source=str(path),
+                path,
                 architecture=f"BigGAN-deep {c.output_dim} px (channel width {c.channel_width}, "
                 f"{len(c.layers)} blocks, attention at {c.attention_layer_position}) in the "
                 "pytorch-pretrained-BigGAN layout",
             )
-            self._fingerprint = sha256_file(path)
         self.class_index = imagenet_class(cfg["class"], self.model_config.num_classes)
         one_hot = F.one_hot(torch.tensor([self.class_index]), self.model_config.num_classes).float()
         self.register_buffer("class_vector", one_hot)  # (1, num_classes)
@@ -175,6 +175,8 @@ class BigGANGenerator(GeneratorAdapter):
     ``truncation = t > 0``. The class is fixed (``-g class=239``).
     """
 
+    takes_weights = True
+
     name = "biggan"
     summary = "BigGAN-128/256/512 (BigGAN-PyTorch G_ema layout; the paper's ImageNet model), class fixed"
     options = {
@@ -204,14 +206,13 @@ class BigGANGenerator(GeneratorAdapter):
                 ) from None
             self.net = BigGAN(self.model_config).eval()
             c = self.model_config
-            load_state_dict_checked(
+            self.load_checked(
                 self.net,
+                path,
                 state,
-                source=str(path),
                 architecture=f"BigGAN {c.resolution} px (G_ch {c.ch}, z {c.dim_z}, shared {c.shared_dim}, "
                 f"attention at {list(c.attention)}) in the BigGAN-PyTorch layout",
             )
-            self._fingerprint = sha256_file(path)
         self.class_index = imagenet_class(cfg["class"], self.model_config.n_classes)
         self.register_buffer("class_tensor", torch.tensor([self.class_index]))
 

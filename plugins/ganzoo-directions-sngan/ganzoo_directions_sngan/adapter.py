@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ganzoo_directions.checkpoints import CheckpointError, load_state_dict_checked, read_weights, sha256_file
+from ganzoo_directions.checkpoints import CheckpointError
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.hub import fetch_file
 from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option
@@ -36,6 +36,8 @@ class SNGANGenerator(GeneratorAdapter):
     ``generator.pt`` / ``.safetensors`` file, or ``hf:OWNER/NAME/path/generator.pt[@REV]``. Without
     weights the generator is randomly initialised (useful for tests and timing only).
     """
+
+    takes_weights = True
 
     name = "sngan"
     summary = "SNGAN ResNet generator (Voynov & Babenko's SN-Anime 64 px / SN-MNIST 32 px layout)"
@@ -87,17 +89,14 @@ class SNGANGenerator(GeneratorAdapter):
                 self.config[key] = int(args[key])
 
     def _load(self, path: Path) -> None:
-        state = read_weights(path)
         c = self.model_config
-        load_state_dict_checked(
+        self.load_checked(
             self.net,
-            state,
-            source=str(path),
+            path,
             aliases=self.net.block_aliases(),
             architecture=f"SNGAN ResNet generator (channels {list(c.channels)}, z {c.latent_dim}, "
             f"{c.image_channels} x {c.image_size} x {c.image_size}; set -g arch=... / channels=...)",
         )
-        self._fingerprint = sha256_file(path)
 
     @property
     def latent_dim(self) -> int:

@@ -55,9 +55,7 @@ class SpritesGenerator(GeneratorAdapter):
     recommended_steps = 2000
 
     def __init__(self, weights: str | None = None, **options) -> None:
-        super().__init__(weights, **options)
-        if weights is not None:
-            self.load_weights(weights)
+        super().__init__(weights, **options)  # takes no weights: the base refuses --weights
         dim, size = self.config["latent_dim"], self.config["image_size"]
         gen = torch.Generator().manual_seed(self.config["mixing_seed"])
         q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=gen))

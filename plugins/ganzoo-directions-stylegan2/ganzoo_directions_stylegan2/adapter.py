@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ganzoo_directions.checkpoints import CheckpointError, load_state_dict_checked, read_weights, sha256_file
+from ganzoo_directions.checkpoints import CheckpointError, read_weights
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.hub import fetch_file
 from ganzoo_directions.interfaces import GeneratorAdapter, Option
@@ -62,6 +62,8 @@ class StyleGAN2Generator(GeneratorAdapter):
     Without ``--weights`` the generator is randomly initialised (tests, timing).
     """
 
+    takes_weights = True
+
     name = "stylegan2"
     summary = "StyleGAN2 (rosinality layout; FFHQ config-f and any size); directions in W, W+ layer ranges"
     options = {
@@ -112,14 +114,13 @@ class StyleGAN2Generator(GeneratorAdapter):
             if path.suffix == ".pkl":  # blur kernels are fixed [1, 3, 3, 1] filters, not in the pickle
                 fixed = {k: v for k, v in self.net.state_dict().items() if k.endswith(".kernel")}
                 state = {**fixed, **state}
-            load_state_dict_checked(
+            self.load_checked(
                 self.net,
+                path,
                 state,
-                source=str(path),
                 architecture=f"StyleGAN2 {c.size} px (style_dim {c.style_dim}, {c.n_mlp} mapping layers, "
                 f"widths {[c.channels(2**r) for r in range(2, c.log_size + 1)]}) in rosinality's layout",
             )
-            self._fingerprint = sha256_file(path)
         if latent_avg is None:
             latent_avg = self.net.mean_latent()
         self.register_buffer("latent_avg", latent_avg.reshape(-1).float().clone())  # (style_dim,)
