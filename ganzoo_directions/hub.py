@@ -162,24 +162,68 @@ def download(repo_id: str, filename: str, *, revision: str | None = None, action
     return Path(path)
 
 
+@dataclass(frozen=True)
+class HubFile:
+    """A file in a Hub repository, written ``hf:OWNER/NAME/path/in/repo[@REVISION]`` wherever a
+    local path is accepted (``--weights``)."""
+
+    repo_id: str
+    path: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, source: str) -> HubFile | None:
+        """The reference ``source`` spells, or ``None`` when it is not an ``hf:`` reference."""
+        if not source.startswith(HF_SOURCE_PREFIX):
+            return None
+        ref, _, revision = source[len(HF_SOURCE_PREFIX) :].partition("@")
+        parts = ref.split("/")
+        if len(parts) < 3 or not all(parts) or REPO_ID.fullmatch("/".join(parts[:2])) is None:
+            raise GanzooError(f"{source!r}: expected hf:OWNER/NAME/path/to/file[@REVISION]")
+        return cls("/".join(parts[:2]), "/".join(parts[2:]), revision or None)
+
+    def sibling(self, name: str) -> HubFile:
+        """The file ``name`` in the same folder of the same repo and revision."""
+        folder = self.path.rpartition("/")[0]
+        return HubFile(self.repo_id, f"{folder}/{name}" if folder else name, self.revision)
+
+    def fetch(self, action: str = "fetch weights") -> Path:
+        """Download through the cache (works offline once cached)."""
+        return download(self.repo_id, self.path, revision=self.revision, action=action)
+
+    def __str__(self) -> str:
+        return f"{HF_SOURCE_PREFIX}{self.repo_id}/{self.path}" + (
+            f"@{self.revision}" if self.revision else ""
+        )
+
+
 def fetch_file(source: str) -> Path:
     """A local path, or ``hf:OWNER/NAME/path/in/repo[@REVISION]`` downloaded through the cache.
 
     Generator adapters use it for their weights, so weights get the same revision pinning, cache and
     offline behaviour as direction sets.
     """
-    if not source.startswith(HF_SOURCE_PREFIX):
+    ref = HubFile.parse(source)
+    if ref is None:
         path = Path(source).expanduser()
         if not path.is_file():
             raise GanzooError(f"{source}: no such file (a Hub file is written hf:OWNER/NAME/FILE[@REVISION])")
         return path
-    ref, _, revision = source[len(HF_SOURCE_PREFIX) :].partition("@")
-    parts = ref.split("/")
-    if len(parts) < 3 or not all(parts):
-        raise GanzooError(f"{source!r}: expected hf:OWNER/NAME/path/to/file[@REVISION]")
-    return download(
-        "/".join(parts[:2]), "/".join(parts[2:]), revision=revision or None, action="fetch weights"
-    )
+    return ref.fetch()
+
+
+def companion_file(source: str, name: str) -> Path | None:
+    """The file ``name`` beside the weights ``source`` (a local file or folder, or a file in the same
+    Hub repo folder), or ``None`` when there is none (e.g. ``config.json``, ``args.json``)."""
+    ref = HubFile.parse(source)
+    if ref is not None:
+        try:
+            return ref.sibling(name).fetch()
+        except GanzooError:
+            return None
+    local = Path(source).expanduser()
+    path = (local if local.is_dir() else local.parent) / name
+    return path if path.is_file() else None
 
 
 # -- model cards ------------------------------------------------------------------------------------
@@ -193,9 +237,11 @@ def render_card(dset: DirectionSet, repo_id: str, *, license: str = "mit", previ
     generator = spec.get("generator", {})
     method = spec.get("method", {"name": "unknown", "hyperparameters": {}})
     weights = generator.get("weights") or ""
-    base_model = None
-    if weights.startswith(HF_SOURCE_PREFIX):
-        base_model = "/".join(weights[len(HF_SOURCE_PREFIX) :].split("@")[0].split("/")[:2])
+    try:
+        ref = HubFile.parse(weights)
+    except GanzooError:
+        ref = None
+    base_model = ref.repo_id if ref is not None else None
     tags = [
         LIBRARY_NAME,
         "latent-directions",

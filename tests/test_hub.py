@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save
 
 from ganzoo_directions.directions import FILE_NAME, DirectionSet
+from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.runs import RunRequest, execute
 
@@ -259,3 +260,31 @@ def test_pull_and_evaluate_never_clobber_a_folder(hub, env, run_dir, tmp_path):
     result = run_cli("pull", "eve/foreign2", "--out", str(target), env=env)
     assert result.returncode == 1 and not target.exists()
     assert not [p for p in tmp_path.iterdir() if ".pull-" in p.name]  # no temporary folder left
+
+
+def test_hub_file_references_and_the_sngan_args_json_beside_a_hub_checkpoint(hub, env, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from ganzoo_directions.hub import HubFile
+    from ganzoo_directions.runs import build_generator
+
+    from .test_generators import make_sngan
+
+    ref = HubFile.parse("hf:zoo/tiny/weights/generator.pt@abc")
+    assert (ref.repo_id, ref.path, ref.revision) == ("zoo/tiny", "weights/generator.pt", "abc")
+    assert str(ref.sibling("args.json")) == "hf:zoo/tiny/weights/args.json@abc"
+    assert HubFile.parse("weights/generator.pt") is None
+    for bad in ("hf:zoo/generator.pt", "hf:zoo//x.pt", "hf:a b/c/d.pt"):
+        with pytest.raises(GanzooError, match="expected hf:OWNER/NAME/path"):
+            HubFile.parse(bad)
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    folder = make_sngan(tmp_path)  # Voynov & Babenko's layout: generator.pt + args.json (channels 32,16,8)
+    hub.state.create("zoo/tiny", private=False)
+    repo = hub.state.repos["zoo/tiny"]
+    for file in folder.iterdir():
+        repo.commits[repo.branches["main"]][f"weights/{file.name}"] = file.read_bytes()
+    G = build_generator("sngan", weights="hf:zoo/tiny/weights/generator.pt")  # no -g options: args.json
+    assert G.model_config.channels == (32, 16, 8) and G.latent_dim == 16

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ganzoo_directions.checkpoints import CheckpointError, read_weights
 from ganzoo_directions.errors import GanzooError
-from ganzoo_directions.hub import HF_SOURCE_PREFIX, fetch_file
+from ganzoo_directions.hub import companion_file, fetch_file
 from ganzoo_directions.interfaces import GeneratorAdapter, Option
 
 from .deep import BigGANDeep, BigGANDeepConfig
@@ -62,19 +62,6 @@ def imagenet_class(value: Any, num_classes: int = 1000) -> int:
     raise GanzooError(f"unknown ImageNet class {text!r}{hint} (or give the index 0-999)")
 
 
-def _companion(weights: str, name: str) -> Path | None:
-    """The file ``name`` beside ``weights`` (a local file, or a file in the same Hub repo folder)."""
-    if weights.startswith(HF_SOURCE_PREFIX):
-        ref, _, revision = weights.partition("@")
-        sibling = ref.rsplit("/", 1)[0] + "/" + name + (f"@{revision}" if revision else "")
-        try:
-            return fetch_file(sibling)
-        except GanzooError:
-            return None
-    path = Path(weights).expanduser().parent / name
-    return path if path.is_file() else None
-
-
 class BigGANDeepGenerator(GeneratorAdapter):
     """BigGAN-deep 128/256/512 (pytorch-pretrained-BigGAN layout): z in R^128, class fixed.
 
@@ -113,7 +100,7 @@ class BigGANDeepGenerator(GeneratorAdapter):
                 config_path = local / DEEP_CONFIG if (local / DEEP_CONFIG).is_file() else None
             else:
                 path = fetch_file(weights)
-                config_path = _companion(weights, DEEP_CONFIG)
+                config_path = companion_file(weights, DEEP_CONFIG)
             if config_path is not None:
                 try:
                     config_data = json.loads(config_path.read_text())

@@ -10,7 +10,7 @@ import torch
 
 from ganzoo_directions.checkpoints import CheckpointError
 from ganzoo_directions.errors import GanzooError
-from ganzoo_directions.hub import fetch_file
+from ganzoo_directions.hub import companion_file, fetch_file
 from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option
 
 from .model import ARCHITECTURES, ResNetGenerator, ResNetGeneratorConfig
@@ -61,12 +61,13 @@ class SNGANGenerator(GeneratorAdapter):
             self._load(path)
 
     def _resolve(self, weights: str) -> Path:
-        """A model folder (with args.json) or a weights file; args.json settings override options."""
+        """A model folder or a weights file (local or on the Hub); an ``args.json`` beside it (as in
+        Voynov & Babenko's model folders) sets the architecture and overrides options."""
+        args_path = companion_file(weights, ARGS_FILE)
+        if args_path is not None:
+            self._apply_args(args_path)
         local = Path(weights).expanduser()
         if local.is_dir():
-            args_path = local / ARGS_FILE
-            if args_path.is_file():
-                self._apply_args(args_path)
             path = local / WEIGHTS_FILE
             if not path.is_file():
                 raise CheckpointError(f"{local}: no {WEIGHTS_FILE} in this folder")
