@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from .compare import COLUMNS, Cell, Comparison, plot_png
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
@@ -37,7 +38,7 @@ SETTING_KEYS: dict[str, type] = {
     "reconstructor": str,
 }
 #: the scores a benchmark reports by default, in table order
-DEFAULT_METRICS = ("factors", "mig", "dci", "rca")
+DEFAULT_METRICS = defaults.BENCHMARK_METRICS
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,11 @@ class BenchmarkPlan:
     num_directions: int = 0  # 0: 128 capped at the latent dimension
     metrics: tuple[str, ...] = DEFAULT_METRICS
     eval: EvalOptions = field(
-        default_factory=lambda: EvalOptions(samples=1024, protocol_images=5000, protocol_steps=1000)
+        default_factory=lambda: EvalOptions(
+            samples=defaults.BENCHMARK_SAMPLES,
+            protocol_images=defaults.BENCHMARK_PROTOCOL_IMAGES,
+            protocol_steps=defaults.BENCHMARK_PROTOCOL_STEPS,
+        )
     )
     device: str = "cpu"
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, defaults
 from .errors import GanzooError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-DEFAULT_DIRECTIONS = 128
-DEFAULT_GENERATOR = "sngan-sprites"
-DEFAULT_METHOD = "centroid"
-MAX_STEPS = 100_000_000  # 500x the paper's 2e5; more is a typo, not a run
+DEFAULT_DIRECTIONS = defaults.NUM_DIRECTIONS
+DEFAULT_GENERATOR = defaults.GENERATOR
+DEFAULT_METHOD = defaults.METHOD
+MAX_STEPS = defaults.MAX_STEPS
 
 
 OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "failed to allocate")
@@ -196,35 +196,37 @@ def plugins() -> None:
     default=None,
     help=f"Number of directions K. [default: {DEFAULT_DIRECTIONS}, capped at the latent dimension]",
 )
-@click.option("--batch", type=click.IntRange(min=2), default=32, show_default=True, help="Batch size.")
+@click.option(
+    "--batch", type=click.IntRange(min=2), default=defaults.BATCH_SIZE, show_default=True, help="Batch size."
+)
 @click.option(
     "--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True, help="Random seed."
 )
 @click.option(
     "--lr",
     type=FiniteFloatRange(min=0, min_open=True),
-    default=1e-4,
+    default=defaults.LR,
     show_default=True,
     help="Adam learning rate of the deformator and the reconstructor.",
 )
 @click.option(
     "--eps-max",
     type=FiniteFloatRange(min=0, min_open=True),
-    default=6.0,
+    default=defaults.EPS_MAX,
     show_default=True,
     help="Shift magnitudes are drawn from U[-eps-max, eps-max] ...",
 )
 @click.option(
     "--eps-min",
     type=FiniteFloatRange(min=0),
-    default=0.5,
+    default=defaults.EPS_MIN,
     show_default=True,
     help="... with |eps| >= eps-min.",
 )
 @click.option(
     "--reconstructor",
-    type=click.Choice(["auto", "lenet", "lenet-gn", "resnet18", "siamese"]),
-    default="auto",
+    type=click.Choice(["auto", *defaults.RECONSTRUCTORS]),
+    default=defaults.RECONSTRUCTOR,
     show_default=True,
     help="auto: LeNet up to 64 px, ResNet-18 above; lenet-gn: LeNet without batch statistics; "
     "siamese: sees only the change between the images, one feature per direction.",
@@ -257,17 +259,21 @@ def plugins() -> None:
 @click.option(
     "--checkpoint-every",
     type=click.IntRange(min=1),
-    default=500,
+    default=defaults.CHECKPOINT_EVERY,
     show_default=True,
     help="Steps between checkpoints.",
 )
 @click.option(
-    "--log-every", type=click.IntRange(min=1), default=25, show_default=True, help="Steps between log lines."
+    "--log-every",
+    type=click.IntRange(min=1),
+    default=defaults.LOG_EVERY,
+    show_default=True,
+    help="Steps between log lines.",
 )
 @click.option(
     "--rca-pairs",
     type=click.IntRange(min=1),
-    default=2000,
+    default=defaults.RCA_PAIRS,
     show_default=True,
     help="Fresh pairs for the final RCA.",
 )
@@ -279,7 +285,7 @@ def plugins() -> None:
 )
 @click.option(
     "--amp",
-    type=click.Choice(["auto", "bf16", "off"]),
+    type=click.Choice(defaults.AMP_MODES),
     default="auto",
     show_default=True,
     help="Mixed precision of generator and reconstructor (auto: bf16 on CUDA, off on CPU); losses stay fp32.",
@@ -530,7 +536,7 @@ def traverse(
             "the consecutive layout needs two directions, e.g. 0,3", param_hint="--directions"
         )
     if magnitude_range is None:
-        magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", 6.0))
+        magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
     save_traversal(
         out,
         generator,
@@ -651,22 +657,24 @@ def pull(
 @click.argument("source")
 @click.option(
     "--metrics",
-    default="rca,ppl",
+    default=",".join(defaults.EVAL_METRICS),
     show_default=True,
     help="Comma-separated: rca, heldout_rca, ppl, factors, mig, dci (mig/dci: the encoder protocol).",
 )
 @click.option(
     "--samples",
     type=click.IntRange(min=10),
-    default=10_000,
+    default=defaults.EVAL_SAMPLES,
     show_default=True,
     help="Fresh pairs for RCA; samples for PPL (the paper: 10,000).",
 )
-@click.option("--seed", type=int, default=1234, show_default=True, help="Seed of the evaluation draws.")
+@click.option(
+    "--seed", type=int, default=defaults.EVAL_SEED, show_default=True, help="Seed of the evaluation draws."
+)
 @click.option(
     "--ppl-net",
-    type=click.Choice(["vgg", "alex", "squeeze", "pixel", "vgg-random"]),
-    default="vgg",
+    type=click.Choice(defaults.PPL_NETS),
+    default=defaults.PPL_NET,
     show_default=True,
     help="LPIPS backbone (vgg as the paper; weights from the local torch cache). pixel: offline "
     "pixel MSE, not comparable to published PPL. vgg-random: random backbone, wiring tests only.",
@@ -674,18 +682,24 @@ def pull(
 @click.option(
     "--ppl-delta",
     type=FiniteFloatRange(min=0, min_open=True),
-    default=1e-4,
+    default=defaults.PPL_DELTA,
     show_default=True,
     help="Step along the path for PPL.",
 )
 @click.option(
     "--heldout-steps",
     type=click.IntRange(min=1),
-    default=2000,
+    default=defaults.HELDOUT_STEPS,
     show_default=True,
     help="Training steps of the held-out reconstructor.",
 )
-@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Evaluation batch.")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=defaults.EVAL_BATCH,
+    show_default=True,
+    help="Evaluation batch.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -818,11 +832,6 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
         click.echo(f"wrote {plot}")
 
 
-BENCHMARK_METHODS = (
-    "oracle,oracle-lstsq=oracle:kind=lstsq,random,axes,sefa,ganspace,baseline,two-shift,centroid"
-)
-
-
 @cli.command()
 @click.option(
     "--gen",
@@ -834,7 +843,7 @@ BENCHMARK_METHODS = (
 )
 @click.option(
     "--methods",
-    default=BENCHMARK_METHODS,
+    default=defaults.BENCHMARK_METHODS,
     show_default=True,
     help="Comma-separated methods, each a row with its default settings.",
 )
@@ -847,7 +856,7 @@ BENCHMARK_METHODS = (
     "(steps, lr, eps_max, eps_min, batch_size, num_directions, reconstructor), e.g. "
     "'centroid-eps2=centroid:eps_max=2'.",
 )
-@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option("--seeds", default=defaults.BENCHMARK_SEEDS, show_default=True, help="Comma-separated seeds.")
 @click.option(
     "-g",
     "--gen-option",
@@ -871,20 +880,20 @@ BENCHMARK_METHODS = (
 )
 @click.option(
     "--metrics",
-    default="factors,mig,dci,rca",
+    default=",".join(defaults.BENCHMARK_METRICS),
     show_default=True,
     help="Comma-separated: factors, mig, dci, rca, heldout_rca, ppl.",
 )
 @click.option(
     "--samples",
     type=click.IntRange(min=10),
-    default=1024,
+    default=defaults.BENCHMARK_SAMPLES,
     show_default=True,
     help="Pairs for RCA, latents for the factor score (at most 2048), samples for PPL.",
 )
 @click.option(
     "--ppl-net",
-    type=click.Choice(["vgg", "alex", "squeeze", "pixel", "vgg-random"]),
+    type=click.Choice(defaults.PPL_NETS),
     default="pixel",
     show_default=True,
     help="PPL distance, when ppl is asked for (see `zoo-dirs evaluate --help`).",
@@ -892,14 +901,14 @@ BENCHMARK_METHODS = (
 @click.option(
     "--protocol-steps",
     type=click.IntRange(min=1),
-    default=1000,
+    default=defaults.BENCHMARK_PROTOCOL_STEPS,
     show_default=True,
     help="MIG/DCI: training steps of the encoder.",
 )
 @click.option(
     "--protocol-images",
     type=click.IntRange(min=100),
-    default=5000,
+    default=defaults.BENCHMARK_PROTOCOL_IMAGES,
     show_default=True,
     help="MIG/DCI: generated images the encoder trains on (real labelled images: 2/5 of it).",
 )

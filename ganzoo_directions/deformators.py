@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import defaults
 from .errors import GanzooError
 
 
@@ -57,7 +58,9 @@ class Deformator(nn.Module):
         return scaled_one_hot(k, eps, self.num_directions) @ self.direction_matrix().t()
 
     @torch.no_grad()
-    def unit_directions(self, eps_max: float = 6.0, eps_min: float = 0.5) -> torch.Tensor:
+    def unit_directions(
+        self, eps_max: float = defaults.EPS_MAX, eps_min: float = defaults.EPS_MIN
+    ) -> torch.Tensor:
         """``(K, D)`` unit vectors: a_k / |a_k| for linear kinds, the sign-aligned centroid otherwise."""
         if self.linear:
             return F.normalize(self.direction_matrix().t(), dim=1)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from . import defaults
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
 from .interfaces import GeneratorAdapter
@@ -39,16 +40,16 @@ BACKBONE_FILES = {
 
 @dataclass
 class EvalOptions:
-    metrics: tuple[str, ...] = ("rca", "ppl")
-    samples: int = 10_000  # pairs for RCA, samples for PPL
-    seed: int = 1234
-    batch_size: int = 64
-    ppl_net: str = "vgg"
-    ppl_delta: float = 1e-4
-    heldout_steps: int = 2000
+    metrics: tuple[str, ...] = defaults.EVAL_METRICS
+    samples: int = defaults.EVAL_SAMPLES  # pairs for RCA, samples for PPL
+    seed: int = defaults.EVAL_SEED
+    batch_size: int = defaults.EVAL_BATCH
+    ppl_net: str = defaults.PPL_NET
+    ppl_delta: float = defaults.PPL_DELTA
+    heldout_steps: int = defaults.HELDOUT_STEPS
     protocol_top: int = 0  # directions the MIG/DCI encoder regresses; 0: one per known factor
-    protocol_steps: int = 1500  # training steps of that encoder
-    protocol_images: int = 10_000  # generated images it trains on (real labelled images: 4000)
+    protocol_steps: int = defaults.PROTOCOL_STEPS  # training steps of that encoder
+    protocol_images: int = defaults.PROTOCOL_IMAGES  # generated images it trains on (real: 2/5 of it)
     device: str = "cpu"
     progress: Callable[[str, int], Callable[[int], None]] | None = field(default=None, repr=False)
 
@@ -168,7 +169,8 @@ def evaluate(
         generator, hint="scores are only meaningful on the generator it was made for; use those weights"
     )
     settings = spec.get("settings", {})
-    eps_max, eps_min = float(settings.get("eps_max", 6.0)), float(settings.get("eps_min", 0.5))
+    eps_max = float(settings.get("eps_max", defaults.EPS_MAX))
+    eps_min = float(settings.get("eps_min", defaults.EPS_MIN))
     K = dset.num_directions
     results: dict[str, Any] = {"eval_seed": options.seed}
 

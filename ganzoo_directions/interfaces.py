@@ -10,13 +10,14 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
+from . import defaults
 from .errors import GanzooError
 from .options import Option, parse_options
 
@@ -286,50 +287,64 @@ class SilentReporter:
         pass
 
 
+#: what a :class:`RunSettings` field is, in its ``metadata["role"]``
+RESULT, SCHEDULE, PERFORMANCE, RUNTIME = "result", "schedule", "performance", "runtime"
+
+
+def _setting(default: Any, role: str) -> Any:
+    return field(default=default, metadata={"role": role})
+
+
 @dataclass
 class RunSettings:
-    """The settings every discovery run shares (the paper's defaults where it gives them)."""
+    """The settings every discovery run shares (the paper's defaults where it gives them; the
+    values live in :mod:`ganzoo_directions.defaults`).
 
-    num_directions: int = 128
-    steps: int = 200_000
-    batch_size: int = 32
-    lr: float = 1e-4
-    eps_max: float = 6.0  # eps ~ U[-eps_max, eps_max] ...
-    eps_min: float = 0.5  # ... with |eps| >= eps_min
-    seed: int = 0
-    device: str = "cpu"
-    run_dir: Path | None = None
-    resume: bool = False
-    checkpoint_every: int = 500
-    log_every: int = 25
-    reconstructor: str = "auto"
-    channels_last: bool = True  # convolutions in channels-last memory format (faster on CPU and GPU)
-    amp: str = "auto"  # "auto": bf16 autocast on CUDA, off on CPU; "bf16"; "off"
-    compile: bool = False  # torch.compile the reconstructor and the generator's render
-    grad_checkpoint: bool = False  # recompute the generator's activations in backward (saves memory)
-    reporter: Reporter = field(default_factory=SilentReporter)
+    Each field has a role (``dataclasses.fields(RunSettings)[i].metadata["role"]``), the one place
+    that decides where it goes: ``result`` fields define what a run computes (recorded in direction
+    files; a resume must keep them), ``schedule`` fields when it logs and checkpoints, ``performance``
+    fields how the step executes (speed and float rounding, not the method), and ``runtime`` fields
+    belong to this process only (never saved).
+    """
+
+    num_directions: int = _setting(defaults.NUM_DIRECTIONS, RESULT)
+    steps: int = _setting(200_000, RESULT)
+    batch_size: int = _setting(defaults.BATCH_SIZE, RESULT)
+    lr: float = _setting(defaults.LR, RESULT)
+    eps_max: float = _setting(defaults.EPS_MAX, RESULT)  # eps ~ U[-eps_max, eps_max] ...
+    eps_min: float = _setting(defaults.EPS_MIN, RESULT)  # ... with |eps| >= eps_min
+    seed: int = _setting(defaults.SEED, RESULT)
+    device: str = _setting("cpu", RUNTIME)
+    run_dir: Path | None = _setting(None, RUNTIME)  # noqa: RUF009 (a field() with metadata)
+    resume: bool = _setting(False, RUNTIME)
+    checkpoint_every: int = _setting(defaults.CHECKPOINT_EVERY, SCHEDULE)
+    log_every: int = _setting(defaults.LOG_EVERY, SCHEDULE)
+    reconstructor: str = _setting(defaults.RECONSTRUCTOR, RESULT)
+    channels_last: bool = _setting(True, PERFORMANCE)  # channels-last convolutions (faster on CPU and GPU)
+    amp: str = _setting("auto", PERFORMANCE)  # "auto": bf16 autocast on CUDA, off on CPU; "bf16"; "off"
+    compile: bool = _setting(False, PERFORMANCE)  # torch.compile the reconstructor and the render
+    grad_checkpoint: bool = _setting(False, PERFORMANCE)  # recompute activations in backward (less memory)
+    reporter: Reporter = field(default_factory=SilentReporter, metadata={"role": RUNTIME})
+
+    @classmethod
+    def names(cls, *roles: str) -> tuple[str, ...]:
+        """The fields with one of ``roles``, in declaration order."""
+        return tuple(f.name for f in fields(cls) if f.metadata["role"] in roles)
+
+    def _values(self, *roles: str) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.names(*roles)}
 
     def performance(self) -> dict[str, Any]:
         """How the step is executed (changes speed and float rounding, not the method)."""
-        return {
-            "channels_last": self.channels_last,
-            "amp": self.amp,
-            "compile": self.compile,
-            "grad_checkpoint": self.grad_checkpoint,
-        }
+        return self._values(PERFORMANCE)
 
     def describe(self) -> dict[str, Any]:
         """The settings that define the result (for metadata and resume checks)."""
-        return {
-            "num_directions": self.num_directions,
-            "steps": self.steps,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "eps_max": self.eps_max,
-            "eps_min": self.eps_min,
-            "seed": self.seed,
-            "reconstructor": self.reconstructor,
-        }
+        return self._values(RESULT)
+
+    def saved(self) -> dict[str, Any]:
+        """What ``run.json`` keeps: every field but the runtime ones."""
+        return self._values(RESULT, SCHEDULE, PERFORMANCE)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import defaults
 from .interfaces import GeneratorAdapter
 
 ShiftFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (k (B,), eps (B,)) -> (B, D)
@@ -23,8 +24,8 @@ def reconstructor_accuracy(
     *,
     pairs: int = 2000,
     batch_size: int = 64,
-    eps_max: float = 6.0,
-    eps_min: float = 0.5,
+    eps_max: float = defaults.EPS_MAX,
+    eps_min: float = defaults.EPS_MIN,
     seed: int = 1234,
     per_direction: bool = False,
 ) -> float | tuple[float, torch.Tensor]:
@@ -105,7 +106,7 @@ def path_length(
     *,
     samples: int = 10_000,
     delta: float = 1e-4,
-    eps_max: float = 6.0,
+    eps_max: float = defaults.EPS_MAX,
     batch_size: int = 64,
     seed: int = 1234,
     progress: Callable[[int], None] | None = None,

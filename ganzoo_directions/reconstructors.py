@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import defaults
 from .errors import GanzooError
 
-RECONSTRUCTORS = ("lenet", "lenet-gn", "resnet18", "siamese")
+RECONSTRUCTORS = defaults.RECONSTRUCTORS
 
 
 class LeNetReconstructor(nn.Module):

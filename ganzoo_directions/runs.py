@@ -33,7 +33,7 @@ import torch
 from . import __version__
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, RunFolderError
-from .interfaces import DirectionMethod, GeneratorAdapter, RunSettings
+from .interfaces import PERFORMANCE, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
 from .io import atomic_write_bytes, atomic_write_text, describe_os_error
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
@@ -45,18 +45,9 @@ RUN_FILE = "run.json"
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 TRAVERSAL_FILE = "traversal.png"
 LOCK_FILE = ".lock"
-#: run settings that may change when a run is resumed (how it runs, not what it computes); ``steps``
-#: may only grow
-RESUMABLE_SETTINGS = (
-    "steps",
-    "device",
-    "checkpoint_every",
-    "log_every",
-    "channels_last",
-    "amp",
-    "compile",
-    "grad_checkpoint",
-)
+#: run settings that may change when a run is resumed: how it runs, not what it computes (``steps``
+#: may grow, or stop early, never below the checkpoint)
+RESUMABLE_SETTINGS = ("steps", "device", *RunSettings.names(SCHEDULE, PERFORMANCE))
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -111,12 +102,7 @@ class RunRequest:
                 "generator_options": self.generator_options,
                 "weights": self.weights,
                 "params": self.params,
-                "settings": {
-                    **self.settings.describe(),
-                    **self.settings.performance(),
-                    "checkpoint_every": self.settings.checkpoint_every,
-                    "log_every": self.settings.log_every,
-                },
+                "settings": self.settings.saved(),
                 "package_version": __version__,
             },
             indent=2,

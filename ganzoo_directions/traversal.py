@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
+from . import defaults
 from .directions import DirectionSet
 from .errors import GanzooError
 from .interfaces import GeneratorAdapter
@@ -87,7 +88,7 @@ def save_traversal(
     *,
     directions: Sequence[int] | None = None,
     samples: int = 1,
-    magnitude_range: float = 6.0,
+    magnitude_range: float = defaults.EPS_MAX,
     steps: int = 7,
     layout: str = "directions",
     seed: int = 0,

@@ -1,0 +1,46 @@
+"""Every default of a run, in one place that imports no torch (so ``zoo-dirs --help`` stays instant).
+
+The CLI's flags, :class:`ganzoo_directions.interfaces.RunSettings`, the metrics and the docs read
+them from here; where the paper gives a value it is the paper's (Lu et al. / Voynov & Babenko).
+"""
+
+from __future__ import annotations
+
+GENERATOR = "sngan-sprites"  # the embedded GAN: works offline, its true factors are known
+METHOD = "centroid"  # the paper's full method
+NUM_DIRECTIONS = 128  # K, capped at the generator's maximum (its latent dimension)
+BATCH_SIZE = 32
+LR = 1e-4  # Adam, deformator and reconstructor
+EPS_MAX = 6.0  # eps ~ U[-eps_max, eps_max] ...
+EPS_MIN = 0.5  # ... with |eps| >= eps_min
+SEED = 0
+CHECKPOINT_EVERY = 500
+LOG_EVERY = 25
+RCA_PAIRS = 2000  # fresh pairs for the RCA a run reports
+MAX_STEPS = 100_000_000  # 500x the paper's 2e5; more is a typo, not a run
+#: reconstructor kinds (``auto`` picks LeNet up to 64 px, ResNet-18 above)
+RECONSTRUCTORS = ("lenet", "lenet-gn", "resnet18", "siamese")
+RECONSTRUCTOR = "auto"
+AMP_MODES = ("auto", "bf16", "off")
+
+# -- evaluation (``zoo-dirs evaluate``; :class:`ganzoo_directions.evaluation.EvalOptions`) ----------
+EVAL_METRICS = ("rca", "ppl")
+EVAL_SAMPLES = 10_000  # pairs for RCA, samples for PPL (the paper's 10,000)
+EVAL_SEED = 1234
+EVAL_BATCH = 64
+PPL_NET = "vgg"  # the paper's LPIPS backbone
+PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
+PPL_DELTA = 1e-4
+HELDOUT_STEPS = 2000
+PROTOCOL_STEPS = 1500  # training steps of the MIG/DCI encoder
+PROTOCOL_IMAGES = 10_000  # generated images it trains on
+
+# -- the benchmark (``zoo-dirs benchmark``; what docs/results.md was measured with) ------------------
+BENCHMARK_METHODS = (
+    "oracle,oracle-lstsq=oracle:kind=lstsq,random,axes,sefa,ganspace,baseline,two-shift,centroid"
+)
+BENCHMARK_METRICS = ("factors", "mig", "dci", "rca")
+BENCHMARK_SEEDS = "0,1,2"
+BENCHMARK_SAMPLES = 1024
+BENCHMARK_PROTOCOL_STEPS = 1000
+BENCHMARK_PROTOCOL_IMAGES = 5000
