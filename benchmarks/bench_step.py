@@ -30,11 +30,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ganzoo_directions.deformators import sample_magnitudes
 from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.options import parse_key_values
 from ganzoo_directions.plugins import get_registry
 from ganzoo_directions.runs import build_generator, pick_device
-from ganzoo_directions.training import Trainer, sample_magnitudes, to_memory_format
+from ganzoo_directions.training import Trainer, to_memory_format
 
 
 def sync(device: torch.device) -> None:

@@ -517,20 +517,12 @@ def traverse(
 ) -> None:
     """Draw images along directions of a run folder or a directions.safetensors file."""
     from .directions import DirectionSet
-    from .runs import build_generator, pick_device
+    from .runs import generator_for, pick_device
     from .traversal import save_traversal
 
     device = pick_device(device)
     dset = DirectionSet.load(source, device=device)
-    made_for = dset.spec.get("generator", {})
-    if "name" not in made_for:
-        raise GanzooError(f"{source}: the direction set does not say which generator it was made for")
-    generator = build_generator(
-        made_for["name"], weights=made_for.get("weights"), options=made_for.get("options"), device=device
-    )
-    dset.check_generator(
-        generator, allow_mismatch=allow_mismatch, hint="pass --allow-mismatch to apply it anyway"
-    )
+    generator = generator_for(dset, device=device, allow_mismatch=allow_mismatch, where=str(source))
     if layout == "consecutive" and (directions is None or len(directions) != 2):
         raise click.BadParameter(
             "the consecutive layout needs two directions, e.g. 0,3", param_hint="--directions"
@@ -631,18 +623,10 @@ def pull(
     passed; a folder holding other files is refused unless --force.
     """
     from .hub import pull as pull_set
-    from .runs import build_generator, quote
+    from .runs import generator_for, quote
 
     def check(dset: Any) -> None:
-        made_for = dset.spec.get("generator", {})
-        if "name" not in made_for:
-            raise GanzooError(f"{ref}: the direction set does not say which generator it was made for")
-        generator = build_generator(
-            made_for["name"], weights=weights or made_for.get("weights"), options=made_for.get("options")
-        )
-        dset.check_generator(
-            generator, allow_mismatch=allow_mismatch, hint="pass --allow-mismatch to apply it anyway"
-        )
+        generator_for(dset, weights=weights, allow_mismatch=allow_mismatch, where=ref)
 
     dset, folder = pull_set(ref, out, force=force, check=None if no_check else check)
     made_for = dset.spec.get("generator", {})

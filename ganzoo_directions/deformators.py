@@ -227,3 +227,15 @@ def direction_centroids(deformator: Deformator, eps_max: float, eps_min: float) 
     eps = grid.repeat(K)  # (K*M,)
     codes = F.normalize(deformator(k, eps), dim=1) * eps.sign()[:, None]  # (K*M, D)
     return F.normalize(codes.view(K, M, -1).mean(1), dim=1)
+
+
+def sample_magnitudes(
+    shape: tuple[int, ...],
+    eps_max: float,
+    eps_min: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """eps ~ U[-eps_max, eps_max], then pushed out to |eps| >= eps_min (Voynov & Babenko's law)."""
+    eps = (2 * torch.rand(shape, generator=generator, device=device) - 1) * eps_max
+    return torch.where(eps.abs() < eps_min, eps_min * torch.where(eps < 0, -1.0, 1.0), eps)

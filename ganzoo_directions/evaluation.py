@@ -19,12 +19,16 @@ import torch
 import torch.nn.functional as F
 
 from . import defaults
+from .deformators import sample_magnitudes
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
 from .interfaces import GeneratorAdapter
 from .io import atomic_write_text
 from .metrics import Distance, path_length, pixel_distance, reconstructor_accuracy
+from .ranking import rank_by_image_change, spearman
 from .reconstructors import build_reconstructor, choose_reconstructor
+from .runs import generator_for
+from .training import adam
 
 METRICS = ("rca", "heldout_rca", "ppl", "factors", "mig", "dci")
 PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
@@ -116,7 +120,6 @@ def train_heldout_reconstructor(
 ) -> torch.nn.Module:
     """A fresh reconstructor trained on the frozen directions (one shift per pair, CE + 0.25 |eps err|):
     a direction set scores here only if its directions are recognisable by themselves."""
-    from .training import adam, sample_magnitudes
 
     device = generator.device
     torch.manual_seed(seed)
@@ -148,26 +151,17 @@ def evaluate(
     folder: Path, options: EvalOptions, *, generator: GeneratorAdapter | None = None
 ) -> dict[str, Any]:
     """Compute ``options.metrics`` for the direction set in ``folder`` and record them there."""
-    from .runs import build_generator
 
     unknown = sorted(set(options.metrics) - set(METRICS))
     if unknown:
         raise GanzooError(f"unknown metrics {unknown}; valid: {', '.join(METRICS)}")
     dset = DirectionSet.load(folder, device=options.device)
     spec = dset.spec
-    made_for = spec.get("generator", {})
+    hint = "scores are only meaningful on the generator it was made for; use those weights"
     if generator is None:
-        if "name" not in made_for:
-            raise GanzooError(f"{folder}: the direction set does not say which generator it was made for")
-        generator = build_generator(
-            made_for["name"],
-            weights=made_for.get("weights"),
-            options=made_for.get("options"),
-            device=options.device,
-        )
-    dset.check_generator(
-        generator, hint="scores are only meaningful on the generator it was made for; use those weights"
-    )
+        generator = generator_for(dset, device=options.device, hint=hint, where=str(folder))
+    else:
+        dset.check_generator(generator, hint=hint)
     settings = spec.get("settings", {})
     eps_max = float(settings.get("eps_max", defaults.EPS_MAX))
     eps_min = float(settings.get("eps_min", defaults.EPS_MIN))
@@ -233,8 +227,6 @@ def evaluate(
         )
         results["ppl_distance"] = label
     if "ranking" not in spec:  # older files and Hub sets: rank them now (the protocol's top-k uses it)
-        from .ranking import rank_by_image_change
-
         spec["ranking"] = rank_by_image_change(generator, dset, magnitude=eps_max / 2)
     readout = generator.factor_readout() if {"factors", "mig", "dci"} & set(options.metrics) else None
     if "factors" in options.metrics:
@@ -281,7 +273,6 @@ def ranking_agreement(spec: dict[str, Any], metrics: dict[str, Any]) -> dict[str
     """Spearman correlations between each ranking a set has (its stored image-change ranking; the
     reconstructor's per-direction RCA) and the ground truth: each direction's total squared effect on
     the true factors (``factor_effects``)."""
-    from .ranking import spearman
 
     effects = metrics.get("factor_effects")
     if effects is None:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import defaults
+from .deformators import sample_magnitudes
 from .interfaces import GeneratorAdapter
 
 ShiftFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (k (B,), eps (B,)) -> (B, D)
@@ -36,7 +37,6 @@ def reconstructor_accuracy(
     is ``1 / num_directions``. With ``per_direction``: ``(rca, per)``, ``per`` the ``(K,)`` accuracy on
     each direction's pairs (0 for a direction that drew no pair).
     """
-    from .training import sample_magnitudes
 
     device = generator.device
     rng = torch.Generator(device).manual_seed(seed)

@@ -78,6 +78,40 @@ def build_generator(
     return generator.to(device)
 
 
+def generator_for(
+    dset: DirectionSet,
+    *,
+    weights: str | None = None,
+    device: str = "cpu",
+    allow_mismatch: bool = False,
+    hint: str = "pass --allow-mismatch to apply it anyway",
+    where: str = "",
+) -> GeneratorAdapter:
+    """The generator ``dset`` was made for (its recorded name, options and weights, or ``weights``
+    instead), built and checked against the set (:meth:`DirectionSet.check_generator`). An
+    unknown generator name says which plugin distribution made the set."""
+    made_for = dset.spec.get("generator", {})
+    if "name" not in made_for:
+        raise GanzooError(
+            f"{where or 'the set'}: the direction set does not say which generator it was made for"
+        )
+    registry = get_registry()
+    if made_for["name"] not in registry.generators:
+        plugins = ", ".join(dset.spec.get("plugins", [])) or "the plugin that provides it"
+        raise GanzooError(
+            f"{where or 'the set'} was made for generator {made_for['name']!r}, which is not installed; "
+            f"install {plugins} (pip install ...)"
+        )
+    generator = build_generator(
+        made_for["name"],
+        weights=weights or made_for.get("weights"),
+        options=made_for.get("options"),
+        device=device,
+    )
+    dset.check_generator(generator, allow_mismatch=allow_mismatch, hint=hint)
+    return generator
+
+
 def build_method(name: str, params: dict[str, Any] | None = None) -> DirectionMethod:
     """The registered method ``name`` with hyper-parameters ``params``."""
     return get_registry().method(name).cls(**(params or {}))

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .deformators import DEFORMATORS, INITS, Deformator, build_deformator
+from .deformators import DEFORMATORS, INITS, Deformator, build_deformator, sample_magnitudes
 from .errors import GanzooError, RunFolderError, TrainingDivergedError
 from .interfaces import (
     DirectionMethod,
@@ -44,18 +44,6 @@ from .reconstructors import build_reconstructor, choose_reconstructor
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
-
-
-def sample_magnitudes(
-    shape: tuple[int, ...],
-    eps_max: float,
-    eps_min: float,
-    generator: torch.Generator | None,
-    device: torch.device,
-) -> torch.Tensor:
-    """eps ~ U[-eps_max, eps_max], then pushed out to |eps| >= eps_min (Voynov & Babenko's law)."""
-    eps = (2 * torch.rand(shape, generator=generator, device=device) - 1) * eps_max
-    return torch.where(eps.abs() < eps_min, eps_min * torch.where(eps < 0, -1.0, 1.0), eps)
 
 
 class TrainedMethod(DirectionMethod):

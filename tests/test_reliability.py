@@ -451,3 +451,15 @@ def test_evaluate_of_a_set_for_other_weights_offers_no_flag_it_lacks(registry, t
     result = CliRunner().invoke(cli, ["evaluate", str(folder), "--metrics", "rca", "--samples", "16"])
     assert result.exit_code == 1 and "made for" in result.output
     assert "--allow-mismatch" not in result.output
+
+
+def test_a_set_for_a_generator_that_is_not_installed_names_the_distribution(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder, steps=2), rca_pairs=16)
+    dset = DirectionSet.load(folder)
+    dset.spec["generator"]["name"] = "stylegan3"
+    dset.spec["plugins"] = ["ganzoo-directions-stylegan3"]
+    dset.save(folder)
+    result = CliRunner().invoke(cli, ["traverse", str(folder), "--out", str(tmp_path / "g.png")])
+    assert result.exit_code == 1 and "'stylegan3', which is not installed" in result.output
+    assert "install ganzoo-directions-stylegan3" in result.output

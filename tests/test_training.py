@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from ganzoo_directions.deformators import sample_magnitudes
 from ganzoo_directions.errors import GanzooError, RunFolderError
-from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer, sample_magnitudes
+from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer
 
 
 def test_shift_law():
