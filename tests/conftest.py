@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +12,6 @@ from ganzoo_directions import plugins
 from ganzoo_directions.interfaces import RunSettings
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -50,14 +46,3 @@ def quick_settings(tmp_path):
         return RunSettings(**values)
 
     return make
-
-
-def run_cli(
-    *args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess:
-    """Run ``zoo-dirs`` in a real subprocess (the installed console script)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    exe = Path(sys.executable).with_name("zoo-dirs")
-    return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
-    )

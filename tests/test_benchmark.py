@@ -18,7 +18,7 @@ from ganzoo_directions.protocol import dci, mig, protocol_scores
 from ganzoo_directions.ranking import rank_by_image_change, spearman
 from ganzoo_directions.runs import build_generator, build_method
 
-from .conftest import run_cli
+from .helpers import run_cli
 
 
 def _factors(n: int = 2000, f: int = 3) -> np.ndarray:

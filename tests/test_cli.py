@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from ganzoo_directions.cli import cli
 from ganzoo_directions.directions import DirectionSet
 
-from .conftest import run_cli
+from .helpers import run_cli
 
 COMMANDS = [
     [],

@@ -11,7 +11,7 @@ from ganzoo_directions.interfaces import GeneratorAdapter
 from ganzoo_directions.metrics import factor_alignment, random_directions
 from ganzoo_directions.runs import build_generator
 
-from .test_generators import make_biggan, make_sngan, make_stylegan2
+from .helpers import make_biggan, make_sngan, make_stylegan2
 
 
 def discover(registry, name, generator, settings, **params):

@@ -10,7 +10,7 @@ import torch
 
 from ganzoo_directions.directions import DirectionSet
 
-from .conftest import run_cli
+from .helpers import run_cli
 
 COMMON = [
     "--gen",

@@ -13,7 +13,7 @@ from ganzoo_directions.factors import factor_scores
 from ganzoo_directions.metrics import random_directions
 from ganzoo_directions.runs import build_generator
 
-from .conftest import run_cli
+from .helpers import run_cli
 
 
 def test_shipped_gan_loads_through_the_sngan_adapter_and_is_deterministic(registry):

@@ -16,7 +16,7 @@ from ganzoo_directions.interfaces import GeneratorAdapter, RunSettings
 from ganzoo_directions.metrics import dci_scores, path_length, pixel_distance, trimmed_mean
 from ganzoo_directions.runs import RunRequest, execute
 
-from .conftest import run_cli
+from .helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.runs import RunRequest, execute
 
-from .conftest import run_cli
+from .helpers import run_cli
 from .hub_server import READ_TOKEN, WRITE_TOKEN, HubServer
 
 
@@ -268,7 +268,7 @@ def test_hub_file_references_and_the_sngan_args_json_beside_a_hub_checkpoint(hub
     from ganzoo_directions.hub import HubFile
     from ganzoo_directions.runs import build_generator
 
-    from .test_generators import make_sngan
+    from .helpers import make_sngan
 
     ref = HubFile.parse("hf:zoo/tiny/weights/generator.pt@abc")
     assert (ref.repo_id, ref.path, ref.revision) == ("zoo/tiny", "weights/generator.pt", "abc")

@@ -14,7 +14,7 @@ from ganzoo_directions import hookspecs, plugins
 from ganzoo_directions.errors import PluginConflictError, PluginLoadError, UnknownNameError
 from ganzoo_directions.interfaces import DirectionMethod, GeneratorAdapter
 
-from .conftest import REPO, run_cli
+from .helpers import REPO, run_cli
 
 
 def test_builtins_arrive_through_entry_points(registry):

@@ -34,7 +34,7 @@ from ganzoo_directions.options import Option
 from ganzoo_directions.runs import LOCK_FILE, RUN_FILE, RunFolder, RunRequest, execute, resume_request
 from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer
 
-from .conftest import run_cli
+from .helpers import run_cli
 
 SPRITES = ["--gen", "sprites", "-g", "image_size=32", "--directions", "4", "--batch", "4"]
 

@@ -15,7 +15,7 @@ import pytest
 from ganzoo_directions import hookspecs
 from ganzoo_directions.interfaces import GeneratorAdapter
 
-from .conftest import REPO
+from .helpers import REPO
 
 EXAMPLE = REPO / "docs" / "examples" / "ganzoo-directions-example"
 DOCS = (REPO / "docs" / "plugins.md").read_text()

@@ -139,7 +139,7 @@ def test_resume_after_a_crash_drops_log_lines_past_the_checkpoint(
 
 def test_fast_paths_match_the_plain_path(registry, tmp_path, quick_settings):
     """channels-last and activation checkpointing change speed and rounding only."""
-    from .test_generators import make_sngan
+    from .helpers import make_sngan
 
     G = registry.generator("sngan").cls(weights=str(make_sngan(tmp_path)), arch="custom")
     G.requires_grad_(False).eval()
