@@ -142,3 +142,49 @@ def test_pip_install_use_and_uninstall_a_third_party_plugin(plugin_env, tmp_path
     assert uninstall.returncode == 0, uninstall.stderr
     after = {row["name"] for row in json.loads(zoo(python, "list", "--json").stdout)}
     assert "blobs" not in after and "centroid" in after
+
+
+def _snippet(after: str, language: str) -> str:
+    """The first ``language`` code block after the line ``after`` in docs/plugins.md."""
+    start = DOCS.index(after)
+    match = re.compile(rf"```{language}\n(.*?)```", re.S).search(DOCS, start)
+    assert match is not None, f"no {language} block after {after!r}"
+    return match.group(1)
+
+
+def test_the_smallest_plugin_of_the_docs_installs_and_runs_as_shown(plugin_env, tmp_path):
+    python = plugin_env
+    source = tmp_path / "mygan"
+    package = source / "ganzoo_directions_mygan"
+    package.mkdir(parents=True)
+    (source / "pyproject.toml").write_text(_snippet("## The smallest plugin", "toml"))
+    (package / "plugin.py").write_text(_snippet("`ganzoo_directions_mygan/plugin.py`:", "python"))
+    (package / "adapter.py").write_text(_snippet("`ganzoo_directions_mygan/adapter.py`", "python"))
+    (package / "__init__.py").write_text("")
+    install = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    rows = {row["name"]: row for row in json.loads(zoo(python, "list", "--json").stdout)}
+    assert rows["mygan"]["distribution"] == "ganzoo-directions-mygan" and rows["mygan"]["version"] == "0.1.0"
+    out = tmp_path / "run"
+    args = ["discover", "--gen", "mygan", "--method", "baseline", "--steps", "3", "--directions", "4"]
+    result = zoo(python, *args, "--batch", "4", "--rca-pairs", "8", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "directions.safetensors").is_file()
+    refused = zoo(
+        python, "discover", "--gen", "mygan", "--weights", "/etc/hostname", "--out", str(tmp_path / "r")
+    )
+    assert refused.returncode == 1 and "takes no weights" in refused.stderr
