@@ -383,7 +383,7 @@ def test_next_commands_quote_paths_that_need_it(registry, tmp_path):
 
 def test_typo_in_a_local_path_is_not_sent_to_the_hub_as_is(registry, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["evaluate", "runs/frist"], env={"HF_ENDPOINT": "http://127.0.0.1:9"})
+    result = CliRunner().invoke(cli, ["evaluate", "runs/frist"], env={"HF_HUB_OFFLINE": "1"})
     assert result.exit_code == 1
     assert "runs/frist: no such local folder" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "not a/repo id"])
