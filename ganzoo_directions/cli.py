@@ -20,6 +20,28 @@ DEFAULT_METHOD = defaults.METHOD
 MAX_STEPS = defaults.MAX_STEPS
 
 
+#: discover's parameters that a resume reconciles with run.json -> the request / settings field
+RESUME_FIELDS = {
+    "gen_name": "generator",
+    "method_name": "method",
+    "gen_options": "generator_options",
+    "params": "params",
+    "weights": "weights",
+    "steps": "steps",
+    "num_directions": "num_directions",
+    "batch": "batch_size",
+    "seed": "seed",
+    "lr": "lr",
+    "eps_max": "eps_max",
+    "eps_min": "eps_min",
+    "reconstructor": "reconstructor",
+    "checkpoint_every": "checkpoint_every",
+    "log_every": "log_every",
+    "channels_last": "channels_last",
+    "amp": "amp",
+    "compile_": "compile",
+    "grad_checkpoint": "grad_checkpoint",
+}
 OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "failed to allocate")
 
 
@@ -355,31 +377,12 @@ def discover(
     gen_opts = parse_key_values(gen_options, flag="--gen-option")
     method_params = parse_key_values(params, flag="--param")
     if resume:
-        values = {
-            "gen_name": ("generator", "--gen", gen_name),
-            "method_name": ("method", "--method", method_name),
-            "gen_options": ("generator_options", "-g", gen_opts),
-            "params": ("params", "-p", method_params),
-            "weights": ("weights", "--weights", weights),
-            "steps": ("steps", "--steps", steps),
-            "num_directions": ("num_directions", "--directions", num_directions),
-            "batch": ("batch_size", "--batch", batch),
-            "seed": ("seed", "--seed", seed),
-            "lr": ("lr", "--lr", lr),
-            "eps_max": ("eps_max", "--eps-max", eps_max),
-            "eps_min": ("eps_min", "--eps-min", eps_min),
-            "reconstructor": ("reconstructor", "--reconstructor", reconstructor),
-            "checkpoint_every": ("checkpoint_every", "--checkpoint-every", checkpoint_every),
-            "log_every": ("log_every", "--log-every", log_every),
-            "channels_last": ("channels_last", "--channels-last", channels_last),
-            "amp": ("amp", "--amp", amp),
-            "compile_": ("compile", "--compile", compile_),
-            "grad_checkpoint": ("grad_checkpoint", "--grad-checkpoint", grad_checkpoint),
-        }
+        parsed = {"gen_options": gen_opts, "params": method_params}
         given = {
-            field: (flag, value)
-            for name, (field, flag, value) in values.items()
-            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+            RESUME_FIELDS[param.name]: (param.opts[0], parsed.get(param.name, ctx.params[param.name]))
+            for param in ctx.command.params
+            if param.name in RESUME_FIELDS
+            and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
         }
         request = resume_request(out, given)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import shutil
@@ -110,6 +111,7 @@ def hub_errors(action: str, repo_id: str) -> Iterator[None]:
         hf_logging.set_verbosity(verbosity)
 
 
+@functools.cache
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """The network-error base classes of the HTTP clients huggingface_hub may use (httpx, or its
     fork httpx2; requests in older releases), those that are installed."""

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from . import __version__, defaults
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, RunFolderError
 from .interfaces import PERFORMANCE, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
@@ -204,7 +204,7 @@ class RunFolder:
         if not path.is_file():
             return None
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # reads "step" only
             return int(state["step"])
         except Exception as exc:  # a damaged file: say so, never unpickle anything
             raise RunFolderError(f"{path} is damaged ({type(exc).__name__}); remove it to restart") from None
@@ -305,8 +305,7 @@ def _make_dirs(path: Path) -> None:
 
 def quote(path: Path | str) -> str:
     """``path`` quoted for a POSIX shell where it needs it (spaces, unicode, quotes)."""
-    text = str(path)
-    return text if text.isascii() and shlex.quote(text) == text else shlex.quote(text)
+    return shlex.quote(str(path))  # unchanged when safe; quotes spaces, quotes and non-ASCII
 
 
 def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRequest:
@@ -370,10 +369,11 @@ def _option_differences(
     from .options import parse_options
 
     new, old = parse_options(declared, given, what=what), parse_options(declared, saved, what=what)
+    keys = {name: name.replace("-", "_") for name in given}  # as parse_options spells them
     return [
-        f"{flag} {name}={given[name]} (the run has {old[name.replace('-', '_')]})"
-        for name in given
-        if new[name.replace("-", "_")] != old[name.replace("-", "_")]
+        f"{flag} {name}={given[name]} (the run has {old[key]})"
+        for name, key in keys.items()
+        if new[key] != old[key]
     ]
 
 
@@ -514,7 +514,7 @@ def _finish_traversal(folder: RunFolder, generator: GeneratorAdapter, reporter: 
     if traversal.is_file():
         reporter.message(f"{folder.path} is finished; nothing to do (--steps N trains it longer)")
     else:
-        eps_max = float(dset.spec.get("settings", {}).get("eps_max", RunSettings.eps_max))
+        eps_max = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
         save_traversal(traversal, generator, dset, magnitude_range=eps_max)
         reporter.message(f"{folder.path}: training was complete; drew the missing {TRAVERSAL_FILE}")
     return RunOutcome(folder.path, dset, traversal)

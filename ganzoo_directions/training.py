@@ -125,20 +125,22 @@ class TrainedMethod(DirectionMethod):
         """
         return None
 
-    def image_regularizer(self, k: torch.Tensor, change: torch.Tensor) -> torch.Tensor | None:
-        """An extra loss term on the image changes of a step, or ``None``.
+    def image_regularizer(
+        self, k: torch.Tensor, before: torch.Tensor, after: torch.Tensor
+    ) -> torch.Tensor | None:
+        """An extra loss term on the images of a step, or ``None`` (then nothing is computed).
 
         With ``orthogonality`` > 0 and S >= 2 shifts per sample: the mean squared cosine between the
         changes of consecutive shifts along different directions (an image-space orthogonality penalty,
         in the spirit of OroJaR, Wei et al. 2021; docs/results.md measures it).
 
-        :param k: ``(B, S)`` direction indices; :param change: ``(B, S, C, H, W)`` x_s - x_{s-1}
-            (with autograd graph).
+        :param k: ``(B, S)`` direction indices; :param before: ``(B, S, C, H, W)`` x_{s-1};
+        :param after: ``(B, S, C, H, W)`` x_s (with autograd graph).
         """
         weight = self.hparams.get("orthogonality", 0.0)
-        if not weight or change.shape[1] < 2:
+        if not weight or after.shape[1] < 2:
             return None
-        flat = change.flatten(2).float()  # (B, S, C*H*W)
+        flat = (after - before).flatten(2).float()  # (B, S, C*H*W): the image changes
         cos = F.cosine_similarity(flat[:, 1:], flat[:, :-1], dim=2)  # (B, S-1)
         different = (k[:, 1:] != k[:, :-1]).float()  # (B, S-1); same direction: no constraint
         return weight * (cos.square() * different).sum() / different.sum().clamp(min=1)
@@ -325,7 +327,7 @@ class Trainer:
         mae = (eps_hat - eps_flat).abs().mean()
         loss = S * (ce + self.method.hparams["shift_weight"] * mae)  # summed over the S pairs
         reg = self.method.regularizer(k_flat, eps_flat, codes)
-        image_reg = self.method.image_regularizer(k, xs - before)
+        image_reg = self.method.image_regularizer(k, before, xs)
         if image_reg is not None:
             reg = image_reg if reg is None else reg + image_reg
         if reg is not None:

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,6 +25,16 @@ def run_cli(
     return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
     )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 120, poll: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return False
 
 
 def make_sngan(folder: Path) -> Path:

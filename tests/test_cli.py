@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from ganzoo_directions.cli import cli
 from ganzoo_directions.directions import DirectionSet
 
-from .helpers import run_cli
+from .helpers import run_cli, wait_until
 
 COMMANDS = [
     [],
@@ -189,9 +189,7 @@ def test_ctrl_c_then_resume_in_a_real_process(tmp_path):
     ]
     exe = Path(sys.executable).with_name("zoo-dirs")
     proc = subprocess.Popen([str(exe), *args], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (out / "log.jsonl").exists():
-        time.sleep(0.2)
+    wait_until((out / "log.jsonl").exists)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)

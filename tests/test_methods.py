@@ -97,7 +97,11 @@ def test_orthogonality_penalises_parallel_image_changes_of_different_directions(
     change[1, 0, 0, 0, 0], change[1, 1, 0, 0, 0] = 1.0, -3.0  # parallel (either sign): cos^2 = 1
     change[2, 0, 0, 0, 0], change[2, 1, 0, 0, 0] = 1.0, 1.0  # parallel, but the same direction twice
     k = torch.tensor([[0, 1], [2, 3], [4, 4]])
-    assert method.image_regularizer(k, change).item() == pytest.approx(2.0 * (0 + 1) / 2)
-    assert registry.method("centroid").cls().image_regularizer(k, change) is None  # off by default
+    assert method.image_regularizer(k, torch.zeros_like(change), change).item() == pytest.approx(
+        2.0 * (0 + 1) / 2
+    )
+    assert (
+        registry.method("centroid").cls().image_regularizer(k, torch.zeros_like(change), change) is None
+    )  # off by default
     with pytest.raises(GanzooError, match="two consecutive shifts"):
         registry.method("baseline").cls(orthogonality=1.0)

@@ -34,7 +34,7 @@ from ganzoo_directions.options import Option
 from ganzoo_directions.runs import LOCK_FILE, RUN_FILE, RunFolder, RunRequest, execute, resume_request
 from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer
 
-from .helpers import run_cli
+from .helpers import run_cli, wait_until
 
 SPRITES = ["--gen", "sprites", "-g", "image_size=32", "--directions", "4", "--batch", "4"]
 
@@ -144,9 +144,7 @@ def test_retry_loop_of_the_scaling_docs_survives_a_kill_before_the_first_checkpo
     exe = Path(sys.executable).with_name("zoo-dirs")
     args = [str(exe), "discover", *SPRITES, "--steps", "4000", "--checkpoint-every", "100000"]
     proc = subprocess.Popen([*args, "--out", str(out)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (out / LOG_NAME).exists():
-        time.sleep(0.1)
+    wait_until((out / LOG_NAME).exists)
     proc.kill()
     proc.wait(timeout=30)
     assert (out / RUN_FILE).is_file() and not (out / CHECKPOINT_NAME).exists()
@@ -383,9 +381,10 @@ def test_next_commands_quote_paths_that_need_it(registry, tmp_path):
 
 def test_typo_in_a_local_path_is_not_sent_to_the_hub_as_is(registry, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["evaluate", "runs/frist"], env={"HF_HUB_OFFLINE": "1"})
-    assert result.exit_code == 1
-    assert "runs/frist: no such local folder" in result.output
+    # a real process: huggingface_hub latches HF_HUB_OFFLINE when first imported
+    result = run_cli("evaluate", "runs/frist", env={"HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "runs/frist: no such local folder" in result.stderr
     result = CliRunner().invoke(cli, ["evaluate", "not a/repo id"])
     assert result.exit_code == 1 and "no such run folder or file" in result.output
 
@@ -411,13 +410,12 @@ def test_resume_with_interrupt_during_the_final_evaluation_in_a_real_process(tmp
     exe = Path(sys.executable).with_name("zoo-dirs")
     args = [str(exe), "discover", *SPRITES, "--steps", "4", "--rca-pairs", "400000", "--out", str(out)]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (out / runs.RECONSTRUCTOR_FILE).exists():
-        if (out / CHECKPOINT_NAME).exists() and torch.load(out / CHECKPOINT_NAME, weights_only=True)[
-            "step"
-        ] == 4:
-            break
-        time.sleep(0.05)
+
+    def trained_to_the_end() -> bool:
+        checkpoint = out / CHECKPOINT_NAME
+        return checkpoint.exists() and torch.load(checkpoint, weights_only=True)["step"] == 4
+
+    wait_until(trained_to_the_end)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)

@@ -70,6 +70,13 @@ def plugin_env(tmp_path):
     return python
 
 
+def pip_install(python: Path, source: Path) -> None:
+    """Install the plugin folder ``source`` into the environment of ``python`` (offline, no deps)."""
+    args = ["-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", str(source)]
+    install = subprocess.run([str(python), *args], capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+
+
 def zoo(python: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(python), "-m", "ganzoo_directions", *args], capture_output=True, text=True, timeout=300
@@ -81,22 +88,7 @@ def test_pip_install_use_and_uninstall_a_third_party_plugin(plugin_env, tmp_path
     before = json.loads(zoo(python, "list", "--json").stdout)
     assert "blobs" not in {row["name"] for row in before}
 
-    install = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "-q",
-            str(EXAMPLE),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    pip_install(python, EXAMPLE)
 
     rows = {row["name"]: row for row in json.loads(zoo(python, "list", "--json").stdout)}
     assert (
@@ -161,22 +153,7 @@ def test_the_smallest_plugin_of_the_docs_installs_and_runs_as_shown(plugin_env, 
     (package / "plugin.py").write_text(_snippet("`ganzoo_directions_mygan/plugin.py`:", "python"))
     (package / "adapter.py").write_text(_snippet("`ganzoo_directions_mygan/adapter.py`", "python"))
     (package / "__init__.py").write_text("")
-    install = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "-q",
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    pip_install(python, source)
     rows = {row["name"]: row for row in json.loads(zoo(python, "list", "--json").stdout)}
     assert rows["mygan"]["distribution"] == "ganzoo-directions-mygan" and rows["mygan"]["version"] == "0.1.0"
     out = tmp_path / "run"
