@@ -23,8 +23,8 @@ from .compare import COLUMNS, Cell, Comparison, plot_png
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
 from .evaluation import METRICS_FILE, EvalOptions, evaluate
+from .files import atomic_write_bytes, atomic_write_text
 from .interfaces import RunSettings
-from .io import atomic_write_bytes, atomic_write_text
 from .runs import RUN_FILE, RunRequest, execute, resume_request
 
 #: run settings a variant may set, and their types

@@ -55,7 +55,7 @@ class GanzooGroup(click.Group):
         except GanzooError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
-            from .io import describe_os_error
+            from .files import describe_os_error
 
             raise click.ClickException(describe_os_error(exc)) from None
         except (MemoryError, RuntimeError) as exc:
@@ -795,7 +795,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     """Compare runs in the layout of the paper's Table 1: methods as rows, metrics per generator as
     columns; runs that differ only by seed are one cell, mean ± std. Run `evaluate` first."""
     from .compare import collect, plot_png
-    from .io import atomic_write_bytes
+    from .files import atomic_write_bytes
 
     comparison = collect(list(runs))
     if not comparison.metrics:

@@ -28,8 +28,8 @@ import torch
 
 from .deformators import Deformator, build_deformator
 from .errors import DirectionFileError, GanzooError
+from .files import atomic_write_bytes
 from .interfaces import GeneratorAdapter
-from .io import atomic_write_bytes
 
 FORMAT_NAME = "ganzoo-directions"
 FORMAT_VERSION = 1

@@ -22,8 +22,8 @@ from . import defaults
 from .deformators import sample_magnitudes
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
+from .files import atomic_write_text
 from .interfaces import GeneratorAdapter
-from .io import atomic_write_text
 from .metrics import Distance, path_length, pixel_distance, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
 from .reconstructors import build_reconstructor, choose_reconstructor

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from .directions import DirectionSet
+from .files import atomic_write_bytes
 from .interfaces import FactorReadout, GeneratorAdapter
-from .io import atomic_write_bytes
 from .metrics import dci_scores
 from .ranking import equal_distance_shift
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, HubError
-from .io import describe_os_error
+from .files import describe_os_error
 
 CARD_NAME = "README.md"
 PREVIEW_FILES = ("traversal.png", "traversal.gif")

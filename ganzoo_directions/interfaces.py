@@ -179,15 +179,15 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         """Load the weights file ``path`` into ``module`` strictly, and record the file's sha256 as
         this generator's :attr:`fingerprint`: the one way an adapter loads weights.
 
-        ``state`` is what :func:`ganzoo_directions.checkpoints.read_weights` read from ``path``, when
+        ``state`` is what :func:`ganzoo_directions.weights.read_weights` read from ``path``, when
         the adapter needed it first (to detect a layout); otherwise the file is read here, safely
         (safetensors, or ``torch.load(weights_only=True)``: nothing is unpickled). A mismatch raises
         one error naming missing, unexpected and mis-shaped keys and the expected ``architecture``.
         ``aliases`` and ``transform`` are those of
-        :func:`ganzoo_directions.checkpoints.load_state_dict_checked` (the analogue of timm's
+        :func:`ganzoo_directions.weights.load_state_dict_checked` (the analogue of timm's
         checkpoint filter function).
         """
-        from .checkpoints import load_state_dict_checked, read_weights, sha256_file
+        from .weights import load_state_dict_checked, read_weights, sha256_file
 
         path = Path(path)
         if state is None:

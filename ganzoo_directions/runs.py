@@ -33,8 +33,8 @@ import torch
 from . import __version__, defaults
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, RunFolderError
+from .files import atomic_write_bytes, atomic_write_text, describe_os_error
 from .interfaces import PERFORMANCE, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
-from .io import atomic_write_bytes, atomic_write_text, describe_os_error
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
@@ -292,7 +292,7 @@ class RunFolder:
 
 
 def _is_stray_temporary(path: Path) -> bool:
-    """A ``.NAME.XXXX.tmp`` file of :func:`ganzoo_directions.io.atomic_write` whose writer died."""
+    """A ``.NAME.XXXX.tmp`` file of :func:`ganzoo_directions.files.atomic_write` whose writer died."""
     return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 

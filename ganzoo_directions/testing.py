@@ -27,7 +27,16 @@ def check_generator(generator: GeneratorAdapter, batch: int = 3, seed: int = 0) 
     D = generator.latent_dim
     assert isinstance(generator.name, str) and generator.name, "set the class attribute 'name'"
     assert D >= 1 and generator.image_size >= 1 and generator.max_directions >= 1
-    z = generator.sample_latents(batch, torch.Generator(generator.device).manual_seed(seed))
+    rng = torch.Generator(generator.device).manual_seed(seed)  # what the host passes: on the run's device
+    untouched = rng.get_state()
+    z = generator.sample_latents(batch, rng)
+    assert not torch.equal(rng.get_state(), untouched), (
+        "sample_latents must draw from the torch.Generator it is given, on that generator's device "
+        "(device=generator.device): a draw on another generator or device breaks seeding, and on a GPU"
+    )
+    assert z.device == generator.device, (
+        f"sample_latents must return latents on the adapter's device {generator.device}, got {z.device}"
+    )
     assert z.shape == (batch, D), f"sample_latents must return ({batch}, {D}), got {tuple(z.shape)}"
     z2 = generator.sample_latents(batch, torch.Generator(generator.device).manual_seed(seed))
     assert torch.equal(z, z2), "sample_latents must be reproducible from a seeded torch.Generator"

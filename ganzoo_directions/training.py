@@ -31,6 +31,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .deformators import DEFORMATORS, INITS, Deformator, build_deformator, sample_magnitudes
 from .errors import GanzooError, RunFolderError, TrainingDivergedError
+from .files import atomic_torch_save, atomic_write_bytes
 from .interfaces import (
     DirectionMethod,
     DiscoveryResult,
@@ -39,7 +40,6 @@ from .interfaces import (
     RunSettings,
     SilentReporter,
 )
-from .io import atomic_torch_save, atomic_write_bytes
 from .reconstructors import build_reconstructor, choose_reconstructor
 
 CHECKPOINT_NAME = "checkpoint.pt"

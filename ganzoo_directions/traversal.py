@@ -11,8 +11,8 @@ import torch
 from . import defaults
 from .directions import DirectionSet
 from .errors import GanzooError
+from .files import atomic_write_bytes
 from .interfaces import GeneratorAdapter
-from .io import atomic_write_bytes
 
 LAYOUTS = ("directions", "consecutive")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from ganzoo_directions.compare import collect, plot_png
 from ganzoo_directions.directions import FILE_NAME
 from ganzoo_directions.evaluation import EvalOptions, evaluate
+from ganzoo_directions.files import atomic_write_bytes, atomic_write_text
 from ganzoo_directions.interfaces import RunSettings
-from ganzoo_directions.io import atomic_write_bytes, atomic_write_text
 from ganzoo_directions.runs import RunRequest, execute, pick_device
 
 

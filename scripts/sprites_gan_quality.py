@@ -19,7 +19,7 @@ import torch
 
 from ganzoo_directions.directions import DirectionSet
 from ganzoo_directions.factors import factor_scores
-from ganzoo_directions.io import atomic_write_bytes
+from ganzoo_directions.files import atomic_write_bytes
 from ganzoo_directions.metrics import random_directions
 from ganzoo_directions.runs import build_generator
 from ganzoo_directions.traversal import grid_png

@@ -21,7 +21,7 @@ from ganzoo_directions_sprites import FACTORS
 from ganzoo_directions_sprites.regressor import INPUT_SIZE, WEIGHTS, FactorRegressor
 from safetensors.torch import save
 
-from ganzoo_directions.io import atomic_write_bytes
+from ganzoo_directions.files import atomic_write_bytes
 from ganzoo_directions.runs import build_generator
 
 DEFAULT_OUT = (

@@ -24,7 +24,7 @@ from ganzoo_directions_sngan import ResNetGenerator, ResNetGeneratorConfig
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from ganzoo_directions.io import atomic_torch_save, atomic_write_bytes
+from ganzoo_directions.files import atomic_torch_save, atomic_write_bytes
 from ganzoo_directions.runs import build_generator
 from ganzoo_directions.traversal import grid_png
 

@@ -27,6 +27,12 @@ def sprites(registry):
 
 
 @pytest.fixture
+def small_sprites(registry):
+    """The analytic sprites generator at 32 px (the methods' tests)."""
+    return registry.generator("sprites").cls(image_size=32)
+
+
+@pytest.fixture
 def quick_settings(tmp_path):
     """Settings of a few-step CPU run writing into a temporary run folder."""
 

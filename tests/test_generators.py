@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganzoo_directions.checkpoints import CheckpointError
+from ganzoo_directions.errors import CheckpointError
 from ganzoo_directions.runs import build_generator
 from ganzoo_directions.testing import check_generator, check_method
 
@@ -81,6 +81,19 @@ def first_party(kind: str) -> list[str]:
 def test_every_registered_generator_meets_the_contract(name, registry, tmp_path):
     assert name in SMALL_BUILDS, f"add a small build of {name!r} to SMALL_BUILDS"
     check_generator(SMALL_BUILDS[name](tmp_path))
+
+
+def test_check_generator_catches_draws_that_ignore_the_given_generator(registry):
+    from ganzoo_directions_sprites.sprites import SpritesGenerator
+
+    class OwnRandomness(SpritesGenerator):
+        name = "own-randomness"
+
+        def sample_latents(self, n, generator=None):  # the bug: a private CPU generator, then .to()
+            return torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(0)).to(self.device)
+
+    with pytest.raises(AssertionError, match=r"must draw from the torch\.Generator it is given"):
+        check_generator(OwnRandomness(image_size=16))
 
 
 @pytest.mark.parametrize("name", first_party("method"))
@@ -179,7 +192,7 @@ def test_from_the_hub_cache_offline(family, tmp_path):
 
     spec = DirectionSet.load(tmp_path / "offline").spec["generator"]
     assert spec["weights"] == ref
-    from ganzoo_directions.checkpoints import sha256_file
+    from ganzoo_directions.weights import sha256_file
 
     assert spec["fingerprint"] == sha256_file(weights)
 

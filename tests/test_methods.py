@@ -10,21 +10,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganzoo_directions.deformators import DEFORMATORS
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.metrics import (
-    alignment_matrix,
     factor_alignment,
-    random_directions,
     reconstructor_accuracy,
 )
 
 CHANCE = 1 / 8
-
-
-@pytest.fixture
-def small_sprites(registry):
-    return registry.generator("sprites").cls(image_size=32)
 
 
 @pytest.mark.parametrize("method_name", ["baseline", "two-shift", "centroid"])
@@ -40,28 +32,6 @@ def test_method_reaches_rca_far_above_chance(registry, small_sprites, quick_sett
     assert rca >= 4 * CHANCE
     assert result.directions.shape == (8, small_sprites.latent_dim)
     assert torch.allclose(result.directions.norm(dim=1), torch.ones(8), atol=1e-5)
-
-
-def test_untrained_reconstructor_is_at_chance(registry, small_sprites):
-    """The RCA measurement itself: a fresh R cannot beat chance by much."""
-    from ganzoo_directions.reconstructors import build_reconstructor
-
-    torch.manual_seed(0)
-    A = DEFORMATORS["ortho"](8, small_sprites.latent_dim)
-    R = build_reconstructor("lenet", 8)
-    rca = reconstructor_accuracy(small_sprites, A, R, 8, pairs=512)
-    assert rca < 2.5 * CHANCE
-
-
-def test_factor_alignment_separates_true_from_random(small_sprites):
-    true = small_sprites.known_factors().directions  # (8, 8)
-    assert factor_alignment(true, true) == pytest.approx({"factor_recall": 1.0, "direction_precision": 1.0})
-    flipped = true[torch.randperm(8)] * torch.tensor([1, -1, 1, -1, 1, 1, -1, 1.0])[:, None]
-    assert factor_alignment(flipped, true)["factor_recall"] == pytest.approx(1.0)  # order and sign ignored
-    for seed in range(5):
-        score = factor_alignment(random_directions(8, 8, seed), true)
-        assert score["factor_recall"] < 0.85 and score["direction_precision"] < 0.85
-    assert alignment_matrix(true, true).shape == (8, 8)
 
 
 def test_a_linear_deformator_can_start_from_a_closed_form_method(registry, small_sprites, quick_settings):

@@ -152,15 +152,18 @@ def test_the_smallest_plugin_of_the_docs_installs_and_runs_as_shown(plugin_env, 
     (source / "pyproject.toml").write_text(_snippet("## The smallest plugin", "toml"))
     (package / "plugin.py").write_text(_snippet("`ganzoo_directions_mygan/plugin.py`:", "python"))
     (package / "adapter.py").write_text(_snippet("`ganzoo_directions_mygan/adapter.py`", "python"))
+    (package / "method.py").write_text(_snippet("`ganzoo_directions_mygan/method.py`", "python"))
     (package / "__init__.py").write_text("")
     pip_install(python, source)
     rows = {row["name"]: row for row in json.loads(zoo(python, "list", "--json").stdout)}
-    assert rows["mygan"]["distribution"] == "ganzoo-directions-mygan" and rows["mygan"]["version"] == "0.1.0"
-    out = tmp_path / "run"
-    args = ["discover", "--gen", "mygan", "--method", "baseline", "--steps", "3", "--directions", "4"]
-    result = zoo(python, *args, "--batch", "4", "--rca-pairs", "8", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    assert (out / "directions.safetensors").is_file()
+    for name in ("mygan", "fd-pca"):
+        assert rows[name]["distribution"] == "ganzoo-directions-mygan" and rows[name]["version"] == "0.1.0"
+    for method in ("baseline", "fd-pca"):
+        out = tmp_path / f"run-{method}"
+        args = ["discover", "--gen", "mygan", "--method", method, "--steps", "3", "--directions", "4"]
+        result = zoo(python, *args, "--batch", "4", "--rca-pairs", "8", "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        assert (out / "directions.safetensors").is_file()
     refused = zoo(
         python, "discover", "--gen", "mygan", "--weights", "/etc/hostname", "--out", str(tmp_path / "r")
     )

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganzoo_directions.checkpoints import CheckpointError, read_weights
-from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import companion_file, fetch_file
 from ganzoo_directions.interfaces import GeneratorAdapter, Option
+from ganzoo_directions.weights import read_weights
 
 from .deep import BigGANDeep, BigGANDeepConfig
 from .original import BigGAN, BigGANConfig, infer_config

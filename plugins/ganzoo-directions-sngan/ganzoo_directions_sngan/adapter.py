@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from ganzoo_directions.checkpoints import CheckpointError
-from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import companion_file, fetch_file
 from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from ganzoo_directions.checkpoints import CheckpointError, read_weights
-from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import fetch_file
 from ganzoo_directions.interfaces import GeneratorAdapter, Option
+from ganzoo_directions.weights import read_weights
 
 from .model import Generator, StyleGAN2Config
 from .nvidia import read_network_pickle, to_rosinality

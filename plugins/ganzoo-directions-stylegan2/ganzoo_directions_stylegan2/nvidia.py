@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ganzoo_directions.checkpoints import CheckpointError
+from ganzoo_directions.errors import CheckpointError
 
 
 @dataclass

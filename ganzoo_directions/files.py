@@ -1,4 +1,5 @@
-"""Atomic file writes: a file is either the old one or the complete new one, never half written."""
+"""Writing files safely: atomic writes (a file is either the old one or the complete new one, never half
+written) and OS errors described in one line ("no space left on device")."""
 
 from __future__ import annotations
 
