@@ -1,5 +1,5 @@
-"""Builders the tests share: the CLI as a real process, and small checkpoints of every GAN family
-saved in the public layouts (import them from here; fixtures live in conftest.py)."""
+"""Builders the tests share: the CLI (in this process, or as a real one), and small checkpoints of
+every GAN family saved in the public layouts (import them from here; fixtures live in conftest.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,20 @@ def run_cli(
     return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
     )
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess:
+    """Run ``zoo-dirs`` in this process through click's ``CliRunner`` (no process start, ~2 s less a
+    call); the same ``returncode`` / ``stdout`` / ``stderr`` as :func:`run_cli`. Use :func:`run_cli`
+    where the process matters: entry points, installs, signals, environment read at import."""
+    from click.testing import CliRunner
+
+    from ganzoo_directions.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), prog_name="zoo-dirs")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a bug, not a user mistake: show its traceback
+    return subprocess.CompletedProcess(["zoo-dirs", *args], result.exit_code, result.stdout, result.stderr)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 120, poll: float = 0.05) -> bool:

@@ -12,7 +12,7 @@ from ganzoo_directions.directions import DirectionSet
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import RunSettings
 
-from .helpers import run_cli
+from .helpers import invoke
 
 
 def test_variant_parsing():
@@ -36,7 +36,7 @@ def test_benchmark_command_runs_a_grid_and_resumes(tmp_path):
     grid = ["--gen", "sprites", "-g", "image_size=32", "--methods", "random,baseline", "--seeds", "0,1"]
     quick = ["--steps", "4", "--samples", "32", "--protocol-steps", "10", "--protocol-images", "200"]
     args = ("benchmark", *grid, *quick, "--out", str(out))
-    first = run_cli(*args)
+    first = invoke(*args)
     assert first.returncode == 0, first.stderr
     assert "| random |" in first.stdout and "| baseline |" in first.stdout
     summary = json.loads((out / "results.json").read_text())
@@ -46,14 +46,14 @@ def test_benchmark_command_runs_a_grid_and_resumes(tmp_path):
     assert (out / "results.md").read_text().startswith("| directions |")
     assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
     stamp = (out / "baseline" / "s0" / "directions.safetensors").stat().st_mtime_ns
-    again = run_cli(*args)  # everything is reused: nothing retrained
+    again = invoke(*args)  # everything is reused: nothing retrained
     assert again.returncode == 0, again.stderr
     assert (out / "baseline" / "s0" / "directions.safetensors").stat().st_mtime_ns == stamp
     assert again.stdout == first.stdout
 
 
 def test_benchmark_refuses_unknown_methods_with_the_valid_names(tmp_path):
-    result = run_cli("benchmark", "--methods", "centroid,nope", "--out", str(tmp_path / "b"))
+    result = invoke("benchmark", "--methods", "centroid,nope", "--out", str(tmp_path / "b"))
     assert result.returncode != 0 and "nope" in result.stderr and "centroid" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -1,4 +1,5 @@
-"""The zoo-dirs command line, run as users run it: a real process."""
+"""The zoo-dirs command line: in this process through click, and as a real process where it matters
+(the console script end to end, Ctrl-C, two processes)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from ganzoo_directions.cli import cli
 from ganzoo_directions.directions import DirectionSet
 
-from .helpers import run_cli, wait_until
+from .helpers import invoke, run_cli, wait_until
 
 COMMANDS = [
     [],
@@ -43,7 +44,7 @@ def test_every_command_is_covered():
 
 
 def test_version():
-    result = run_cli("--version")
+    result = invoke("--version")
     assert result.returncode == 0 and "0.1.0" in result.stdout
 
 
@@ -84,10 +85,10 @@ def test_traverse_refuses_negative_range_and_bad_indices(tmp_path):
 def test_corrupt_and_foreign_direction_files(tmp_path):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"garbage")
-    result = run_cli("traverse", str(junk), "--out", str(tmp_path / "g.png"))
+    result = invoke("traverse", str(junk), "--out", str(tmp_path / "g.png"))
     assert result.returncode != 0
     assert "not a safetensors file" in result.stderr and "Traceback" not in result.stderr
-    result = run_cli("traverse", str(tmp_path), "--out", str(tmp_path / "g.png"))
+    result = invoke("traverse", str(tmp_path), "--out", str(tmp_path / "g.png"))
     assert result.returncode != 0 and "no such file" in result.stderr
 
 
@@ -146,7 +147,7 @@ def test_discover_end_to_end_then_traverse(tmp_path):
     assert [row["step"] for row in log] == [4, 8, 12]
 
     # an existing run folder is never overwritten
-    again = run_cli("discover", "--steps", "2", "--out", str(out))
+    again = invoke("discover", "--steps", "2", "--out", str(out))
     assert again.returncode != 0 and "already holds a run" in again.stderr
 
     for args in (
@@ -154,15 +155,15 @@ def test_discover_end_to_end_then_traverse(tmp_path):
         ["--layout", "consecutive", "--directions", "1,2", "--samples", "3"],
     ):
         grid = tmp_path / f"grid{len(args)}.png"
-        result = run_cli("traverse", str(out), "--out", str(grid), *args)
+        result = invoke("traverse", str(out), "--out", str(grid), *args)
         assert result.returncode == 0, result.stderr
         from PIL import Image
 
         width, height = Image.open(grid).size
         assert width > 64 * 5 and height > 64 * 2
-    result = run_cli("traverse", str(out), "--layout", "consecutive", "--directions", "1", "--out", "x.png")
+    result = invoke("traverse", str(out), "--layout", "consecutive", "--directions", "1", "--out", "x.png")
     assert result.returncode != 0 and "two directions" in result.stderr
-    result = run_cli("traverse", str(out), "--directions", "8", "--out", str(tmp_path / "x.png"))
+    result = invoke("traverse", str(out), "--directions", "8", "--out", str(tmp_path / "x.png"))
     assert result.returncode != 0 and "out of range" in result.stderr
 
 
@@ -199,13 +200,13 @@ def test_ctrl_c_then_resume_in_a_real_process(tmp_path):
 
     stopped = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
     assert 0 < stopped < 4000
-    result = run_cli(
+    result = invoke(
         "discover", "--resume", "--out", str(out), "--steps", str(stopped + 5), "--rca-pairs", "32"
     )
     assert result.returncode == 0, result.stderr
     assert f"resuming from step {stopped}" in result.stderr
     assert DirectionSet.load(out).spec["settings"]["steps"] == stopped + 5
-    mismatch = run_cli("discover", "--resume", "--out", str(out), "--method", "centroid")
+    mismatch = invoke("discover", "--resume", "--out", str(out), "--method", "centroid")
     assert mismatch.returncode != 0 and "--method centroid (the run has baseline)" in mismatch.stderr
 
 

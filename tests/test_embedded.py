@@ -11,7 +11,7 @@ from ganzoo_directions.directions import DirectionSet
 from ganzoo_directions.runs import build_generator
 from ganzoo_directions.weights import sha256_file
 
-from .helpers import run_cli
+from .helpers import invoke
 
 
 def test_shipped_gan_loads_through_the_sngan_adapter_and_is_deterministic(registry):
@@ -31,7 +31,7 @@ def test_shipped_gan_loads_through_the_sngan_adapter_and_is_deterministic(regist
 
 def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
     out = tmp_path / "run"
-    result = run_cli("discover", "--steps", "3", "--rca-pairs", "16", "--out", str(out))
+    result = invoke("discover", "--steps", "3", "--rca-pairs", "16", "--out", str(out))
     assert result.returncode == 0, result.stderr
     spec = DirectionSet.load(out).spec
     assert spec["generator"]["name"] == "sngan-sprites" and spec["method"]["name"] == "centroid"
@@ -43,8 +43,8 @@ def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
 @pytest.mark.parametrize("name", ["sngan-sprites", "sprites"])
 def test_evaluate_factors_writes_the_heatmap(name, tmp_path):
     out = tmp_path / "run"
-    assert run_cli("discover", "--gen", name, "--method", "axes", "--out", str(out)).returncode == 0
-    result = run_cli("evaluate", str(out), "--metrics", "factors", "--samples", "64")
+    assert invoke("discover", "--gen", name, "--method", "axes", "--out", str(out)).returncode == 0
+    result = invoke("evaluate", str(out), "--metrics", "factors", "--samples", "64")
     assert result.returncode == 0, result.stderr
     assert (out / "factors.png").is_file()
     metrics = DirectionSet.load(out).metrics

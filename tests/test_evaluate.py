@@ -14,7 +14,7 @@ from ganzoo_directions.evaluation import EvalOptions, evaluate
 from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.runs import RunRequest, execute
 
-from .helpers import run_cli
+from .helpers import invoke
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +88,19 @@ def test_compare_layout_mean_and_std(tmp_path):
     assert Cell([179.234]).text("ppl") == "179.23"
 
 
-def test_evaluate_and_compare_in_real_processes(trained_run, tmp_path):
-    result = run_cli(
+def test_evaluate_and_compare_on_the_command_line(trained_run, tmp_path):
+    result = invoke(
         "evaluate", str(trained_run), "--metrics", "rca,ppl", "--samples", "64", "--ppl-net", "pixel"
     )
     assert result.returncode == 0, result.stderr
     assert "rca" in result.stdout and "recorded in" in result.stdout
-    result = run_cli("evaluate", str(trained_run), "--metrics", "rca,nonsense")
+    result = invoke("evaluate", str(trained_run), "--metrics", "rca,nonsense")
     assert result.returncode != 0 and "unknown metrics" in result.stderr
     plot = tmp_path / "table.png"
-    result = run_cli("compare", str(trained_run), "--format", "markdown", "--plot", str(plot))
+    result = invoke("compare", str(trained_run), "--format", "markdown", "--plot", str(plot))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("| method | sprites RCA↑ |") and "sprites PPL↓" in result.stdout
     assert plot.is_file()
     empty = _fake_run(tmp_path / "empty", "baseline", 0, {})
-    result = run_cli("compare", str(empty))
+    result = invoke("compare", str(empty))
     assert result.returncode != 0 and "run `zoo-dirs evaluate" in result.stderr

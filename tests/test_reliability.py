@@ -34,7 +34,7 @@ from ganzoo_directions.options import Option
 from ganzoo_directions.runs import LOCK_FILE, RUN_FILE, RunFolder, RunRequest, execute, resume_request
 from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer
 
-from .helpers import run_cli, wait_until
+from .helpers import invoke, run_cli, wait_until
 
 SPRITES = ["--gen", "sprites", "-g", "image_size=32", "--directions", "4", "--batch", "4"]
 
@@ -421,7 +421,7 @@ def test_resume_with_interrupt_during_the_final_evaluation_in_a_real_process(tmp
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "checkpoint saved at step 4" in stderr and "Traceback" not in stderr
-    result = run_cli("discover", "--resume", "--out", str(out), "--rca-pairs", "16")
+    result = invoke("discover", "--resume", "--out", str(out), "--rca-pairs", "16")
     assert result.returncode == 0, result.stderr
     assert (out / FILE_NAME).is_file() and "resuming" not in result.stderr
 
