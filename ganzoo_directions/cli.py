@@ -113,16 +113,18 @@ class PluginName(click.ParamType):
             return []
 
 
-def parse_index_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+def parse_direction_list(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> list[int | str] | None:
+    """``0,3,zoom`` -> ``[0, 3, "zoom"]``: indices, or labels the set resolves (``DirectionSet.index``)."""
     if value is None:
         return None
-    try:
-        indices = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter("expected comma-separated direction indices, e.g. 0,3,7") from None
-    if not indices or any(i < 0 for i in indices):
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise click.BadParameter("expected comma-separated direction indices or labels, e.g. 0,3,zoom")
+    if any(part.lstrip("-").isdigit() and int(part) < 0 for part in parts):
         raise click.BadParameter("expected non-negative direction indices, e.g. 0,3,7")
-    return indices
+    return [int(part) if part.isdigit() else part for part in parts]
 
 
 @click.group(cls=GanzooGroup, context_settings=CONTEXT_SETTINGS)
@@ -472,13 +474,16 @@ def _print_summary(console: Any, outcome: Any) -> None:
 @cli.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG file to write."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write: .png (a grid), .gif or .mp4 (a looping animation; MP4 needs the [mp4] extra).",
 )
 @click.option(
     "--directions",
-    callback=parse_index_list,
+    callback=parse_direction_list,
     default=None,
-    help="Comma-separated indices, e.g. 0,3,7. [default: the first 16]",
+    help="Comma-separated indices or labels, e.g. 0,3,zoom. [default: the strongest 16; 8 animated]",
 )
 @click.option(
     "--range",
@@ -487,7 +492,27 @@ def _print_summary(console: Any, outcome: Any) -> None:
     default=None,
     help="Largest |eps| shown. [default: the run's eps-max]",
 )
-@click.option("--steps", type=click.IntRange(min=2), default=7, show_default=True, help="Magnitudes per row.")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=2),
+    default=defaults.TRAVERSE_STEPS,
+    show_default=True,
+    help="Magnitudes per row (PNG).",
+)
+@click.option(
+    "--frames",
+    type=click.IntRange(min=2, max=1000),
+    default=defaults.ANIMATION_FRAMES,
+    show_default=True,
+    help="Frames of one loop (GIF/MP4).",
+)
+@click.option(
+    "--fps",
+    type=FiniteFloatRange(min=0.1, max=100),
+    default=defaults.ANIMATION_FPS,
+    show_default=True,
+    help="Frames per second (GIF/MP4).",
+)
 @click.option(
     "--samples", type=click.IntRange(min=1), default=1, show_default=True, help="Latents per direction."
 )
@@ -509,23 +534,29 @@ def _print_summary(console: Any, outcome: Any) -> None:
 def traverse(
     source: Path,
     out: Path,
-    directions: list[int] | None,
+    directions: list[int | str] | None,
     magnitude_range: float | None,
     steps: int,
+    frames: int,
+    fps: float,
     samples: int,
     layout: str,
     seed: int,
     allow_mismatch: bool,
     device: str,
 ) -> None:
-    """Draw images along directions of a run folder or a directions.safetensors file."""
+    """Draw images along directions of a run folder or a directions.safetensors file: a PNG grid,
+    or a looping GIF / MP4 of every chosen direction side by side (by --out's extension)."""
     from .directions import DirectionSet
     from .runs import generator_for, pick_device
     from .traversal import save_traversal
 
     device = pick_device(device)
     dset = DirectionSet.load(source, device=device)
+    indices = None if directions is None else [dset.index(k) for k in directions]
     generator = generator_for(dset, device=device, allow_mismatch=allow_mismatch, where=str(source))
+    if layout == "consecutive" and out.suffix.lower() in (".gif", ".mp4"):
+        raise click.BadParameter("the consecutive layout is a PNG grid; animate with the default layout")
     if layout == "consecutive" and (directions is None or len(directions) != 2):
         raise click.BadParameter(
             "the consecutive layout needs two directions, e.g. 0,3", param_hint="--directions"
@@ -536,14 +567,143 @@ def traverse(
         out,
         generator,
         dset,
-        directions=directions,
+        directions=indices,
         samples=samples,
         magnitude_range=magnitude_range,
         steps=steps,
         layout=layout,
         seed=seed,
+        frames=frames,
+        fps=fps,
     )
     click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.argument("source")
+@click.option(
+    "--host",
+    default=defaults.EXPLORE_HOST,
+    show_default=True,
+    help="Address to listen on (0.0.0.0 lets other machines in).",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=defaults.EXPLORE_PORT, show_default=True, help="Port."
+)
+@click.option("--share", is_flag=True, help="Also open a public Gradio share link (off by default).")
+@click.option(
+    "--sliders",
+    type=click.IntRange(min=1, max=64),
+    default=defaults.EXPLORE_SLIDERS,
+    show_default=True,
+    help="Directions with a slider, strongest first.",
+)
+@click.option(
+    "--range",
+    "magnitude_range",
+    type=FiniteFloatRange(min=0, min_open=True),
+    default=None,
+    help="Largest |eps| of a slider. [default: the run's eps-max]",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="For a Hub SOURCE: pull it into this folder, where labels are saved. [default: read-only]",
+)
+@click.option(
+    "--weights", default=None, help="Your copy of the generator's weights, if not where the set says."
+)
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Apply the set even if the generator's weights differ from those it was made for.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def explore(
+    source: str,
+    host: str,
+    port: int,
+    share: bool,
+    sliders: int,
+    magnitude_range: float | None,
+    out: Path | None,
+    weights: str | None,
+    allow_mismatch: bool,
+    device: str,
+) -> None:
+    """Look at a direction set in the browser: samples, a slider per direction (strongest first),
+    traversal strips, and a box to label each direction (saved in the file).
+
+    SOURCE is a run folder, a directions.safetensors file or a Hub OWNER/NAME[@REV]. Needs the
+    extra: pip install "ganzoo-directions[explore]". Listens on 127.0.0.1 unless --host says
+    otherwise; Ctrl-C stops it.
+    """
+    from .directions import FILE_NAME, DirectionSet
+    from .explore import Explorer, build_app, require_gradio
+    from .hub import open_source
+    from .runs import build_generator, generator_for, pick_device
+
+    require_gradio()  # before any download or model build: the one-line install hint
+    device = pick_device(device)
+    path, writable = open_source(source, out)
+    file = path / FILE_NAME if path.is_dir() else path
+    dset = DirectionSet.load(file, device=device)
+    generator = generator_for(
+        dset, weights=weights, device=device, allow_mismatch=allow_mismatch, where=source
+    )
+    made_for = dset.spec["generator"]
+
+    def build(changed: dict[str, Any]) -> Any:
+        if not changed:
+            return generator
+        options = {**(made_for.get("options") or {}), **changed}
+        return build_generator(
+            made_for["name"], weights=weights or made_for.get("weights"), options=options, device=device
+        )
+
+    if magnitude_range is None:
+        magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
+    explorer = Explorer(
+        dset, build, path=file if writable else None, sliders=sliders, magnitude=magnitude_range
+    )
+    app = build_app(explorer)
+    click.echo(f"exploring {file} on {device}; labels {'saved in it' if writable else 'read-only'}")
+    app.launch(server_name=host, server_port=port or None, share=share, inbrowser=False, quiet=False)
+
+
+def parse_labels(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[int, str]:
+    """``("3=zoom", "7=hair colour")`` -> ``{3: "zoom", 7: "hair colour"}``."""
+    labels: dict[int, str] = {}
+    for item in value:
+        index, sep, text = item.partition("=")
+        if not sep or not index.strip().isdigit():
+            raise click.BadParameter(f"expected INDEX=LABEL, e.g. 3=zoom, got {item!r}")
+        labels[int(index)] = text
+    return labels
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("labels", nargs=-1, callback=parse_labels, metavar="[INDEX=LABEL]...")
+@click.option(
+    "--clear", "clear", multiple=True, type=click.IntRange(min=0), help="Remove a label (repeatable)."
+)
+def label(source: Path, labels: dict[int, str], clear: tuple[int, ...]) -> None:
+    """Name directions of a run folder or a directions.safetensors file, e.g.
+    `zoo-dirs label runs/x 3=zoom 7="hair colour" --clear 5`; without labels, list them.
+
+    Labels are kept in the file (re-read and written atomically under a lock, so the explorer and
+    this command never lose each other's labels); traverse, the Hub card, pull and
+    `dset.apply(z, "zoom", 2.0)` use them.
+    """
+    from .directions import DirectionSet, update_labels
+
+    now = update_labels(source, labels, clear) if labels or clear else DirectionSet.load(source).labels
+    if not now:
+        click.echo(f"{source}: no labelled directions")
+    for k, text in sorted(now.items()):
+        click.echo(f"{k}\t{text}")
 
 
 @cli.command()
@@ -637,6 +797,8 @@ def pull(
         f"{dset.num_directions} directions for {made_for.get('name', '?')} "
         f"({dset.spec.get('method', {}).get('name', '?')}) in {folder}"
     )
+    if dset.labels:
+        click.echo("labels: " + ", ".join(f"{k} {text}" for k, text in sorted(dset.labels.items())))
     click.echo(f"next: zoo-dirs traverse {quote(folder)} --directions 0,1,2 --samples 4 --out grid.png")
 
 
@@ -729,23 +891,10 @@ def evaluate(
         raise click.BadParameter(
             f"unknown metrics {unknown}; valid: {', '.join(METRICS)}", param_hint="--metrics"
         )
-    folder = Path(source)
-    if not folder.exists():
-        from .hub import HubError, looks_like_repo_id, parse_repo_ref
-        from .hub import pull as pull_set
+    from .hub import open_source
 
-        if not looks_like_repo_id(source):
-            raise GanzooError(f"{source}: no such run folder or file (nor a Hub OWNER/NAME)")
-        repo_id, _ = parse_repo_ref(source)
-        try:
-            _, folder = pull_set(source, out or Path("evaluations") / repo_id.replace("/", "--"), force=force)
-        except HubError as exc:
-            if "not found" in str(exc):
-                raise GanzooError(
-                    f"{source}: no such local folder, and no Hub repository {repo_id}"
-                ) from None
-            raise GanzooError(f"{source}: no such local folder; as a Hub repository: {exc}") from None
-    elif folder.is_file():
+    folder, _ = open_source(source, out, force=force, copies_in=Path("evaluations"))
+    if folder.is_file():
         folder = folder.parent
     from .progress import TaskBars
 

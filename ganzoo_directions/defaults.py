@@ -44,3 +44,11 @@ BENCHMARK_SEEDS = "0,1,2"
 BENCHMARK_SAMPLES = 1024
 BENCHMARK_PROTOCOL_STEPS = 1000
 BENCHMARK_PROTOCOL_IMAGES = 5000
+
+# -- traversals and the explorer ------------------------------------------------------------------
+TRAVERSE_STEPS = 7  # magnitudes per row of a PNG grid
+ANIMATION_FRAMES = 24  # frames of one GIF/MP4 loop (-range -> +range -> -range)
+ANIMATION_FPS = 12.0
+EXPLORE_HOST = "127.0.0.1"  # the explorer listens on this machine only unless told otherwise
+EXPLORE_PORT = 7860  # Gradio's usual port
+EXPLORE_SLIDERS = 8  # sliders for the strongest directions

@@ -12,14 +12,20 @@ metadata (string -> string)
     ``spec``              JSON: generator (name, options, weights, fingerprint, latent space and dim,
                           image size), method (name, hyper-parameters), deformator config, settings
                           (K, eps range, steps, batch, lr, seed), package version, created, metrics,
-                          and ``ranking`` (``order``: indices strongest first, ``scores``, ``by``;
-                          optional, :mod:`ganzoo_directions.ranking`).
+                          ``ranking`` (``order``: indices strongest first, ``scores``, ``by``;
+                          optional, :mod:`ganzoo_directions.ranking`), and ``labels``
+                          (``{"3": "zoom"}``: names people gave directions; optional, files
+                          without it load as unlabelled).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,7 @@ from .interfaces import GeneratorAdapter
 FORMAT_NAME = "ganzoo-directions"
 FORMAT_VERSION = 1
 FILE_NAME = "directions.safetensors"
+MAX_LABEL_LENGTH = 60
 
 
 def directions_problem(directions: torch.Tensor) -> str | None:
@@ -44,6 +51,22 @@ def directions_problem(directions: torch.Tensor) -> str | None:
         return f"'directions' must be floating point, got {directions.dtype}"
     if not bool(torch.isfinite(directions).all()):
         return "'directions' holds NaN or infinite values (a diverged run?)"
+    return None
+
+
+def label_problem(text: str, index: int, labels: Mapping[int, str]) -> str | None:
+    """Why ``text`` cannot label direction ``index`` next to the other ``labels``, or ``None``."""
+    if not text.strip():
+        return f"the label of direction {index} is empty (use --clear {index} to remove one)"
+    if len(text) > MAX_LABEL_LENGTH:
+        return f"the label of direction {index} has {len(text)} characters, at most {MAX_LABEL_LENGTH}"
+    if any(unicodedata.category(c).startswith("C") for c in text):
+        return f"the label of direction {index} holds a control character (a line break?)"
+    if text.strip().isdigit():
+        return f"the label {text!r} is a number: it would read as a direction index"
+    for other, existing in labels.items():
+        if other != index and existing.casefold() == text.strip().casefold():
+            return f"the label {text.strip()!r} is already direction {other}'s"
     return None
 
 
@@ -70,6 +93,55 @@ class DirectionSet:
     def metrics(self) -> dict[str, Any]:
         return self.spec.setdefault("metrics", {})
 
+    @property
+    def labels(self) -> dict[int, str]:
+        """``{index: label}`` of the directions people named (``zoo-dirs label``, the explorer)."""
+        return {int(k): str(v) for k, v in (self.spec.get("labels") or {}).items()}
+
+    def set_labels(
+        self, assign: Mapping[int, str] | None = None, clear: Iterable[int] = ()
+    ) -> dict[int, str]:
+        """Label directions (``assign``: ``{index: text}``) and remove labels (``clear``), in memory;
+        every change is checked first (an index out of range, an empty, too long or duplicate
+        label raises :class:`GanzooError` and changes nothing). Returns the new labels."""
+        labels = self.labels
+        for k in [*clear, *(assign or {})]:
+            if not 0 <= int(k) < self.num_directions:
+                raise GanzooError(f"direction {k} out of range 0..{self.num_directions - 1}")
+        for k in clear:
+            labels.pop(int(k), None)
+        for k, text in (assign or {}).items():
+            problem = label_problem(text, int(k), labels)
+            if problem is not None:
+                raise GanzooError(problem)
+            labels[int(k)] = text.strip()
+        self.spec["labels"] = {str(k): labels[k] for k in sorted(labels)}
+        if not labels:
+            self.spec.pop("labels")
+        return labels
+
+    def index(self, direction: int | str) -> int:
+        """The index of a direction given by index or by label (``dset.index("zoom")``)."""
+        if isinstance(direction, str):
+            wanted = direction.strip().casefold()
+            for k, text in self.labels.items():
+                if text.casefold() == wanted:
+                    return k
+            known = ", ".join(f"{text!r} ({k})" for k, text in sorted(self.labels.items()))
+            raise GanzooError(
+                f"no direction is labelled {direction!r}; "
+                + (f"labels: {known}" if known else "this set has no labels (zoo-dirs label)")
+            )
+        k = int(direction)
+        if not 0 <= k < self.num_directions:
+            raise GanzooError(f"direction {k} out of range 0..{self.num_directions - 1}")
+        return k
+
+    def title(self, k: int) -> str:
+        """How direction ``k`` is shown: ``"k=3 zoom"``, or ``"k=3"`` without a label."""
+        label = self.labels.get(k)
+        return f"k={k} {label}" if label else f"k={k}"
+
     def ranked(self) -> list[int]:
         """Direction indices, strongest first: the stored ranking (``spec["ranking"]``, see
         :mod:`ganzoo_directions.ranking`), or 0..K-1 for a set without one."""
@@ -86,12 +158,16 @@ class DirectionSet:
             self.deformator.to(device)
         return self
 
-    def shift(self, k: torch.Tensor | int, eps: torch.Tensor | float, n: int | None = None) -> torch.Tensor:
+    def shift(
+        self, k: torch.Tensor | int | str, eps: torch.Tensor | float, n: int | None = None
+    ) -> torch.Tensor:
         """The latent shift A(k, eps): ``(B, D)``.
 
-        ``k`` and ``eps`` are ``(B,)`` tensors, or numbers broadcast to ``n`` rows (default 1).
-        Without a deformator the shift is ``eps * directions[k]``.
+        ``k`` and ``eps`` are ``(B,)`` tensors, or numbers broadcast to ``n`` rows (default 1); ``k``
+        may be a direction's label. Without a deformator the shift is ``eps * directions[k]``.
         """
+        if isinstance(k, str):
+            k = self.index(k)
         device = self.directions.device
         rows = n if n is not None else max(torch.as_tensor(k).numel(), torch.as_tensor(eps).numel())
         k = torch.as_tensor(k, device=device, dtype=torch.long).reshape(-1).expand(rows)
@@ -102,8 +178,11 @@ class DirectionSet:
             return self.deformator(k, eps)
         return self.directions[k] * eps[:, None]
 
-    def apply(self, latents: torch.Tensor, k: torch.Tensor | int, eps: torch.Tensor | float) -> torch.Tensor:
-        """``latents + A(k, eps)`` for a ``(B, D)`` batch of latents."""
+    def apply(
+        self, latents: torch.Tensor, k: torch.Tensor | int | str, eps: torch.Tensor | float
+    ) -> torch.Tensor:
+        """``latents + A(k, eps)`` for a ``(B, D)`` batch of latents; ``k`` an index or a label
+        (``dset.apply(z, "zoom", 2.0)``)."""
         if latents.shape[-1] != self.latent_dim:
             raise GanzooError(
                 f"latents have dimension {latents.shape[-1]}, the direction set {self.latent_dim}"
@@ -222,6 +301,11 @@ class DirectionSet:
             raise DirectionFileError(
                 f"{path}: metadata 'spec' must be a JSON object, got {type(spec).__name__}"
             )
+        labels = spec.get("labels", {})
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise DirectionFileError(f"{path}: metadata 'labels' must map direction indices to text")
         directions = tensors.pop("directions", None)
         if directions is None:
             raise DirectionFileError(f"{path}: no 'directions' tensor")
@@ -246,3 +330,31 @@ class DirectionSet:
                 raise DirectionFileError(f"{path}: deformator and directions disagree on (K, D)")
             deformator.eval()
         return cls(directions, deformator, spec).to(device)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``'s sidecar ``.NAME.lock`` (other label writers wait)."""
+    lock = path.with_name(f".{path.name}.lock")
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def update_labels(
+    path: str | os.PathLike, assign: Mapping[int, str] | None = None, clear: Iterable[int] = ()
+) -> dict[int, str]:
+    """Change the labels of the direction file at ``path`` (a file or a run folder) and write it back
+    atomically. Under a lock, the file is re-read first, so two writers (two explorers, an explorer
+    and ``zoo-dirs label``) never lose each other's labels. Returns the labels now in the file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILE_NAME
+    with _locked(path):
+        dset = DirectionSet.load(path)
+        labels = dset.set_labels(assign, clear)
+        dset.save(path)
+    return labels

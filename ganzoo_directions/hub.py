@@ -276,6 +276,7 @@ def render_card(dset: DirectionSet, repo_id: str, *, license: str = "mit", previ
         created=spec.get("created", "?"),
         preview=preview or "",
         plugins=spec.get("plugins", []),
+        labels=dset.labels,
     )
     return str(card)
 
@@ -396,3 +397,27 @@ def from_pretrained(ref: str, *, revision: str | None = None, device: str = "cpu
     repo_id, ref_revision = parse_repo_ref(ref)
     path = download(repo_id, FILE_NAME, revision=revision or ref_revision, action="pull")
     return DirectionSet.load(path, device=device)
+
+
+def open_source(
+    source: str, out: Path | None = None, *, force: bool = False, copies_in: Path | None = None
+) -> tuple[Path, bool]:
+    """A command's SOURCE: ``(path, writable)``. A local run folder or direction file is used where
+    it is; otherwise ``source`` must be a Hub ``OWNER/NAME[@REV]``, pulled into ``out`` (or, without
+    ``out``, into ``copies_in/OWNER--NAME``): a copy of one's own, writable. Without either it stays
+    in the Hub cache, which is not to be written to (``writable`` False)."""
+    path = Path(source)
+    if path.exists():
+        return path, True
+    if not looks_like_repo_id(source):
+        raise GanzooError(f"{source}: no such run folder or file (nor a Hub OWNER/NAME)")
+    repo_id, _ = parse_repo_ref(source)
+    if out is None and copies_in is not None:
+        out = copies_in / repo_id.replace("/", "--")
+    try:
+        _, folder = pull(source, out, force=force)
+    except HubError as exc:
+        if "not found" in str(exc):
+            raise GanzooError(f"{source}: no such local folder, and no Hub repository {repo_id}") from None
+        raise GanzooError(f"{source}: no such local folder; as a Hub repository: {exc}") from None
+    return folder, out is not None

@@ -88,6 +88,10 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         ``True`` for generators that load pretrained weights from the ``weights`` argument (in
         ``__init__``, with :meth:`load_checked`). The default ``False`` makes the base constructor
         refuse ``--weights``, so a procedural generator never silently records a file it ignored.
+    ``live_options``
+        Names of ``options`` a viewer may change while looking (``zoo-dirs explore`` shows a
+        control for each: truncation, a W+ layer range); changing one rebuilds the generator with
+        the new value. Options that change the weights or the latent space do not belong here.
 
     The latent in all methods below is the space directions are found in (e.g. W for StyleGAN2):
     ``sample_latents`` returns points of that space and ``render`` maps them to images.
@@ -99,6 +103,7 @@ class GeneratorAdapter(nn.Module, abc.ABC):
     latent_spaces: ClassVar[tuple[str, ...]] = ("z",)
     recommended_steps: ClassVar[int] = 200_000
     takes_weights: ClassVar[bool] = False
+    live_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, weights: str | None = None, **options: Any) -> None:
         super().__init__()

@@ -1,12 +1,17 @@
-"""Traversal pictures: images along directions, laid out as in the paper's Fig. 4."""
+"""Traversal pictures: images along directions, laid out as in the paper's Fig. 4, and looping
+GIF / MP4 animations of them."""
 
 from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 
 from . import defaults
 from .directions import DirectionSet
@@ -14,7 +19,11 @@ from .errors import GanzooError
 from .files import atomic_write_bytes
 from .interfaces import GeneratorAdapter
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 LAYOUTS = ("directions", "consecutive")
+ANIMATIONS = (".gif", ".mp4")  # what `traverse --out` animates, by extension
 
 
 @torch.no_grad()
@@ -39,7 +48,7 @@ def traversal_images(
             for i, z in enumerate(latents):
                 base = z.expand(len(magnitudes), -1)  # (M, D)
                 rows.append(generator.render_shifted(base, dset.shift(k, magnitudes)))
-                row_labels.append(f"k={k}" + (f" #{i}" if len(latents) > 1 else ""))
+                row_labels.append(dset.title(k) + (f" #{i}" if len(latents) > 1 else ""))
         col_labels = [f"{t:+.1f}" for t in magnitudes.tolist()]
     elif layout == "consecutive":
         if len(directions) != 2:
@@ -61,10 +70,18 @@ def traversal_images(
 
 def grid_png(images: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str]) -> bytes:
     """``(R, C, 3, H, W)`` images in [-1, 1] -> PNG bytes of a labelled grid."""
+    buffer = io.BytesIO()
+    grid_image(images, row_labels, col_labels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid_image(images: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str]) -> Image.Image:
+    """``(R, C, 3, H, W)`` images in [-1, 1] -> a labelled grid (a PIL image)."""
     from PIL import Image, ImageDraw
 
     R, C, _, H, W = images.shape
-    pad, left, top = 2, 44, 14
+    pad, top = 2, 14
+    left = max(44, 6 * max((len(label) for label in row_labels), default=0) + 6)  # PIL's font: ~6 px a glyph
     canvas = Image.new("RGB", (left + C * (W + pad) + pad, top + R * (H + pad) + pad), "white")
     pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
     for r in range(R):
@@ -76,9 +93,67 @@ def grid_png(images: torch.Tensor, row_labels: Sequence[str], col_labels: Sequen
         draw.text((2, top + pad + r * (H + pad) + H // 2 - 5), label, fill="black")
     for c, label in enumerate(col_labels):
         draw.text((left + pad + c * (W + pad) + 2, 1), label[: max(W // 6, 4)], fill="black")
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return canvas
+
+
+def sweep(magnitude_range: float, frames: int) -> torch.Tensor:
+    """``(frames,)`` magnitudes of a looping sweep: -range -> +range -> back, the last frame next to
+    the first (a triangle wave: the loop has no jump)."""
+    phase = torch.arange(frames, dtype=torch.float64) / frames  # [0, 1)
+    return (magnitude_range * (1 - 4 * (phase - 0.5).abs())).float()  # -r at 0, +r at 1/2
+
+
+@torch.no_grad()
+def animation_frames(
+    generator: GeneratorAdapter,
+    dset: DirectionSet,
+    latents: torch.Tensor,
+    directions: Sequence[int],
+    magnitudes: torch.Tensor,
+    min_tile: int = 96,
+) -> list[Image.Image]:
+    """One labelled grid per magnitude: rows are the ``(N, D)`` latents, columns the directions
+    (titled with their labels), every tile ``G(z + A(k, t))``; tiles are enlarged (nearest
+    neighbour) to at least ``min_tile`` pixels so small generators stay visible."""
+    N, K = len(latents), len(directions)
+    frames = []
+    for t in magnitudes.tolist():
+        shifts = torch.cat([dset.shift(k, t, n=N) for k in directions])  # (K*N, D), direction-major
+        images = generator.render_shifted(latents.repeat(K, 1), shifts)  # (K*N, C, H, W)
+        if images.shape[-1] < min_tile:
+            images = F.interpolate(images.float(), scale_factor=-(-min_tile // images.shape[-1]))
+        grid = images.view(K, N, *images.shape[1:]).transpose(0, 1)  # (N, K, C, H, W)
+        rows = [f"{t:+.1f}"] + [""] * (N - 1)  # the current eps, once
+        frames.append(grid_image(grid, rows, [dset.title(k) for k in directions]))
+    return frames
+
+
+def write_animation(path: str | os.PathLike, frames: Sequence[Image.Image], fps: float) -> None:
+    """Write ``frames`` as a looping GIF or an MP4 (by ``path``'s extension), atomically. MP4 needs
+    imageio-ffmpeg (``pip install "ganzoo-directions[mp4]"``)."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    path = Path(path)
+    stack = np.stack([np.asarray(frame.convert("RGB")) for frame in frames])  # (F, H, W, 3) uint8
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        data = iio.imwrite("<bytes>", stack, extension=".gif", duration=1000 / fps, loop=0)
+    elif suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise GanzooError(
+                'writing MP4 needs imageio-ffmpeg: pip install "ganzoo-directions[mp4]" (or write a .gif)'
+            ) from None
+        stack = np.pad(stack, ((0, 0), (0, -stack.shape[1] % 16), (0, -stack.shape[2] % 16), (0, 0)))
+        with tempfile.TemporaryDirectory() as tmp:  # ffmpeg writes to a named file
+            scratch = Path(tmp) / "traversal.mp4"
+            iio.imwrite(scratch, stack, plugin="FFMPEG", fps=fps, macro_block_size=16)
+            data = scratch.read_bytes()
+    else:
+        raise GanzooError(f"{path}: an animation is a .gif or an .mp4, not {suffix or 'no extension'}")
+    atomic_write_bytes(path, data)
 
 
 def save_traversal(
@@ -92,16 +167,25 @@ def save_traversal(
     steps: int = 7,
     layout: str = "directions",
     seed: int = 0,
+    frames: int = defaults.ANIMATION_FRAMES,
+    fps: float = defaults.ANIMATION_FPS,
 ) -> None:
-    """Render a traversal of ``dset`` and write it to ``path`` as a PNG (atomically). Without
-    ``directions``: the first 16 of the set's ranking (strongest first), or of its order."""
+    """Render a traversal of ``dset`` and write it to ``path`` (atomically): a PNG grid, or for a
+    ``.gif`` / ``.mp4`` path a looping animation of ``frames`` frames (every direction side by side,
+    eps sweeping -range -> +range -> -range). Without ``directions``: the first 16 of the set's
+    ranking (strongest first), or of its order (8 for an animation)."""
+    animated = Path(path).suffix.lower() in ANIMATIONS
     if directions is None:
-        directions = dset.ranked()[:16]
+        directions = dset.ranked()[: 8 if animated else 16]
     bad = [k for k in directions if not 0 <= k < dset.num_directions]
     if bad:
         raise GanzooError(f"directions {bad} out of range 0..{dset.num_directions - 1}")
     rng = torch.Generator(generator.device).manual_seed(seed)
     latents = generator.sample_latents(samples, rng)
+    if animated:
+        magnitudes = sweep(magnitude_range, frames).to(generator.device)
+        write_animation(path, animation_frames(generator, dset, latents, directions, magnitudes), fps)
+        return
     magnitudes = torch.linspace(-magnitude_range, magnitude_range, steps, device=generator.device)
     images, rows, cols = traversal_images(generator, dset, latents, directions, magnitudes, layout)
     atomic_write_bytes(path, grid_png(images, rows, cols))

@@ -288,3 +288,24 @@ def test_hub_file_references_and_the_sngan_args_json_beside_a_hub_checkpoint(hub
         repo.commits[repo.branches["main"]][f"weights/{file.name}"] = file.read_bytes()
     G = build_generator("sngan", weights="hf:zoo/tiny/weights/generator.pt")  # no -g options: args.json
     assert G.model_config.channels == (32, 16, 8) and G.latent_dim == 16
+
+
+def test_labels_travel_through_push_card_and_pull(hub, env, run_dir, tmp_path):
+    import shutil
+
+    from ganzoo_directions.directions import update_labels
+
+    labelled = tmp_path / "labelled"
+    shutil.copytree(run_dir, labelled)
+    update_labels(labelled, {1: "zoom", 3: "hair colour"})
+    assert run_cli("push", str(labelled), "alice/labelled", env=env).returncode == 0
+    card = hub.files("alice/labelled")["README.md"].decode()
+    assert "## Labelled directions" in card and "| 1 | zoom |" in card and "| 3 | hair colour |" in card
+    result = run_cli("pull", "alice/labelled", "--out", str(tmp_path / "pulled"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "labels: 1 zoom, 3 hair colour" in result.stdout
+    pulled = DirectionSet.load(tmp_path / "pulled")
+    assert pulled.labels == {1: "zoom", 3: "hair colour"}
+    assert pulled.index("Zoom") == 1
+    unlabelled = hub.files("alice/sprites-dirs") if "alice/sprites-dirs" in hub.state.repos else None
+    assert unlabelled is None or "Labelled directions" not in unlabelled["README.md"].decode()

@@ -75,6 +75,7 @@ class BigGANDeepGenerator(GeneratorAdapter):
 
     name = "biggan-deep"
     summary = "BigGAN-deep 128/256/512 (pytorch-pretrained-BigGAN layout), ImageNet class fixed"
+    live_options = ("truncation",)  # zoo-dirs explore: a control each
     options = {
         "class": Option("207", "ImageNet class: index or name (207 = golden retriever)"),
         "truncation": Option(
@@ -166,6 +167,7 @@ class BigGANGenerator(GeneratorAdapter):
 
     name = "biggan"
     summary = "BigGAN-128/256/512 (BigGAN-PyTorch G_ema layout; the paper's ImageNet model), class fixed"
+    live_options = ("truncation",)  # zoo-dirs explore: a control each
     options = {
         "class": Option("207", "ImageNet class: index or name (207 = golden retriever)"),
         "truncation": Option(

@@ -66,6 +66,7 @@ class StyleGAN2Generator(GeneratorAdapter):
 
     name = "stylegan2"
     summary = "StyleGAN2 (rosinality layout; FFHQ config-f and any size); directions in W, W+ layer ranges"
+    live_options = ("truncation", "layers")  # zoo-dirs explore: a control each
     options = {
         "size": Option(1024, "output resolution (random init only; read from the checkpoint otherwise)"),
         "style_dim": Option(512, "dimension of z and w (random init only)", minimum=1),
