@@ -27,6 +27,8 @@ def check_generator(generator: GeneratorAdapter, batch: int = 3, seed: int = 0) 
     D = generator.latent_dim
     assert isinstance(generator.name, str) and generator.name, "set the class attribute 'name'"
     assert D >= 1 and generator.image_size >= 1 and generator.max_directions >= 1
+    unknown = set(generator.live_options) - set(generator.options)
+    assert not unknown, f"live_options {sorted(unknown)} are not options of {generator.name!r}"
     rng = torch.Generator(generator.device).manual_seed(seed)  # what the host passes: on the run's device
     untouched = rng.get_state()
     z = generator.sample_latents(batch, rng)
