@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -670,6 +671,259 @@ def explore(
     app = build_app(explorer)
     click.echo(f"exploring {file} on {device}; labels {'saved in it' if writable else 'read-only'}")
     app.launch(server_name=host, server_port=port or None, share=share, inbrowser=False, quiet=False)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.option(
+    "--gen",
+    "gen_name",
+    type=PluginName("generator"),
+    default=DEFAULT_GENERATOR,
+    show_default=True,
+    help="Generator to invert (see `zoo-dirs list`).",
+)
+@click.option("--weights", default=None, help="Generator weights: a local file or a Hub reference.")
+@click.option(
+    "-g",
+    "--gen-option",
+    "gen_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A generator option (repeatable), e.g. -g truncation=0.7.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for latents.safetensors and projection.png (new, or empty).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(1, 100_000),
+    default=defaults.PROJECT_STEPS,
+    show_default=True,
+    help="Adam steps.",
+)
+@click.option(
+    "--lr",
+    type=FiniteFloatRange(min=0, min_open=True),
+    default=defaults.PROJECT_LR,
+    show_default=True,
+    help="Peak learning rate (warm-up, cosine ramp-down).",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(["auto", "lpips", "pixel"]),
+    default="auto",
+    show_default=True,
+    help="auto: LPIPS-vgg + pixel when the VGG weights are in the torch cache, else multi-scale pixel.",
+)
+@click.option(
+    "--restarts",
+    type=click.IntRange(1, 256),
+    default=defaults.PROJECT_RESTARTS,
+    show_default=True,
+    help="z priors: start each image from the best of this many draws.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=defaults.SEED, show_default=True, help="Seed.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def project(
+    images: tuple[str, ...],
+    gen_name: str,
+    weights: str | None,
+    gen_options: tuple[str, ...],
+    out: Path,
+    steps: int,
+    lr: float,
+    loss: str,
+    restarts: int,
+    seed: int,
+    device: str,
+) -> None:
+    """Find the latents of your own images (files, or folders of them): the generator's renders of
+    them should look like the images. Writes OUT/latents.safetensors (for `zoo-dirs edit`) and
+    OUT/projection.png (each row: target | reconstruction).
+
+    Images are centre-cropped to a square and resized to the generator's resolution (Lanczos);
+    grayscale becomes RGB, transparency is composited on white (docs/editing.md).
+    """
+    import torch
+    from rich.console import Console
+
+    from .files import atomic_write_bytes
+    from .options import parse_key_values
+    from .progress import TaskBars
+    from .projection import LATENTS_FILE, image_files, load_image, save_latents
+    from .projection import project as run_projection
+    from .runs import build_generator, pick_device, quote
+    from .traversal import enlarge, grid_png
+
+    files = image_files(images)
+    if out.exists() and any(out.iterdir()):
+        raise GanzooError(f"{out} already holds files; choose a new or empty --out folder")
+    device = pick_device(device)
+    generator = build_generator(
+        gen_name, weights=weights, options=parse_key_values(gen_options, flag="--gen-option"), device=device
+    )
+    generator.projection_start(1, torch.Generator(generator.device))  # refuses a non-invertible one
+    targets = torch.stack([load_image(f, generator.image_size, generator.image_channels) for f in files]).to(
+        device
+    )  # (N, C, H, W)
+    console = Console(stderr=True)
+    console.print(
+        f"[bold]zoo-dirs project[/]: {len(files)} image(s) into {gen_name}'s {generator.latent_space}, "
+        f"{generator.image_size} px, device {device}"
+    )
+    with TaskBars(console) as bars:
+        advance = bars("projecting", steps)
+        last = [0]
+
+        def progress(step: int, mean_loss: float) -> None:
+            advance(step - last[0])
+            last[0] = step
+
+        result = run_projection(
+            generator, targets, steps=steps, lr=lr, loss=loss, restarts=restarts, seed=seed, progress=progress
+        )
+    if result.note:
+        console.print(f"note: {result.note}")
+    spec = {
+        "generator": generator.describe(),
+        "images": [
+            {"source": str(f), "psnr": p, "distance": d}
+            for f, p, d in zip(files, result.psnr, result.distance, strict=True)
+        ],
+        "history": result.history,
+        "settings": result.settings,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_latents(out / LATENTS_FILE, result.latents, spec)
+    pairs = torch.stack(
+        [enlarge(targets, 96).cpu(), enlarge(result.renders, 96).cpu()], dim=1
+    )  # (N, 2, C, H, W)
+    if pairs.shape[2] == 1:
+        pairs = pairs.expand(-1, -1, 3, -1, -1)
+    atomic_write_bytes(
+        out / "projection.png", grid_png(pairs, [f.name[:12] for f in files], ["target", "render"])
+    )
+    mean_psnr = sum(result.psnr) / len(result.psnr)
+    click.echo(
+        f"{len(files)} latent(s) in {out / LATENTS_FILE}; PSNR {mean_psnr:.1f} dB (mean), loss {result.loss}"
+    )
+    click.echo(f"next: zoo-dirs edit DIRECTIONS --latents {quote(out)} --apply 0=2 --out edited.png")
+
+
+def parse_edits(ctx: click.Context, param: click.Parameter, value: str) -> list[tuple[int | str, float]]:
+    """``"zoom=2,3=-1.5"`` -> ``[("zoom", 2.0), (3, -1.5)]``: directions (labels or indices) and amounts."""
+    edits: list[tuple[int | str, float]] = []
+    for item in [part.strip() for part in value.split(",") if part.strip()]:
+        name, sep, amount = item.rpartition("=")
+        try:
+            eps = float(amount)
+        except ValueError:
+            eps = float("nan")
+        if not sep or not name.strip() or not math.isfinite(eps):
+            raise click.BadParameter(f"expected DIRECTION=AMOUNT, e.g. zoom=2 or 3=-1.5, got {item!r}")
+        edits.append((int(name) if name.strip().isdigit() else name.strip(), eps))
+    if not edits:
+        raise click.BadParameter("expected DIRECTION=AMOUNT[,...], e.g. zoom=2,3=-1.5")
+    return edits
+
+
+@cli.command()
+@click.argument("source")
+@click.option(
+    "--apply",
+    "edits",
+    required=True,
+    callback=parse_edits,
+    help='Directions (labels or indices) and amounts, applied together, e.g. "zoom=2,3=-1.5".',
+)
+@click.option(
+    "--latents",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A `zoo-dirs project` folder (or its latents.safetensors). [default: --samples draws of --seed]",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the samples.")
+@click.option(
+    "--samples", type=click.IntRange(1, 64), default=4, show_default=True, help="Samples without --latents."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Grid PNG (rows: original | edited); each edited image is also written as OUT-N.png.",
+)
+@click.option("--gif", is_flag=True, help="Also write OUT.gif: the edit swept from 0 to its amount and back.")
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Apply the set even if the generator's weights differ from those it was made for.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def edit(
+    source: str,
+    edits: list[tuple[int | str, float]],
+    latents: Path | None,
+    seed: int,
+    samples: int,
+    out: Path,
+    gif: bool,
+    allow_mismatch: bool,
+    device: str,
+) -> None:
+    """Edit images with directions of SOURCE (a run folder, a direction file or a Hub OWNER/NAME):
+    projected latents (`--latents`, from `zoo-dirs project`) or generated samples."""
+    import torch
+
+    from .directions import FILE_NAME, DirectionSet
+    from .files import atomic_write_bytes
+    from .hub import open_source
+    from .projection import check_latents_generator, load_latents
+    from .runs import generator_for, pick_device
+    from .traversal import enlarge, grid_image, grid_png, image_png, sweep, write_animation
+
+    if out.suffix.lower() != ".png":
+        raise click.BadParameter("the edited grid is a .png file", param_hint="--out")
+    device = pick_device(device)
+    path, _ = open_source(source)
+    dset = DirectionSet.load(path / FILE_NAME if path.is_dir() else path, device=device)
+    moves = [(dset.index(k), eps) for k, eps in edits]  # unknown labels list the set's labels
+    generator = generator_for(dset, device=device, allow_mismatch=allow_mismatch, where=source)
+    if latents is not None:
+        z, spec = load_latents(latents)
+        check_latents_generator(spec, z, generator, str(latents))
+        z = z.to(device)
+    else:
+        z = generator.sample_latents(samples, torch.Generator(generator.device).manual_seed(seed))
+
+    def edited(scale: float) -> torch.Tensor:  # (N, D)
+        shifted = z.clone()
+        for k, eps in moves:
+            shifted = dset.apply(shifted, k, scale * eps)
+        return shifted
+
+    with torch.no_grad():
+        before = generator.render(z)
+        after = generator.render(edited(1.0))
+    pairs = torch.stack([enlarge(before, 96), enlarge(after, 96)], dim=1).cpu()  # (N, 2, C, H, W)
+    if pairs.shape[2] == 1:
+        pairs = pairs.expand(-1, -1, 3, -1, -1)
+    what = ", ".join(f"{dset.title(k)} {eps:+g}" for k, eps in moves)
+    atomic_write_bytes(out, grid_png(pairs, [f"#{i}" for i in range(len(z))], ["original", "edited"]))
+    for i, image in enumerate(after):
+        atomic_write_bytes(out.with_name(f"{out.stem}-{i}.png"), image_png(image))
+    click.echo(f"wrote {out} and {len(z)} edited image(s) ({what})")
+    if gif:
+        frames = []
+        with torch.no_grad():
+            for scale in ((sweep(1.0, defaults.ANIMATION_FRAMES) + 1) / 2).tolist():  # 0 -> 1 -> 0
+                images = enlarge(generator.render(edited(scale)), 96)[None]  # (1, N, C, H, W)
+                frames.append(grid_image(images, [f"x{scale:.2f}"], [f"#{i}" for i in range(len(z))]))
+        write_animation(out.with_suffix(".gif"), frames, defaults.ANIMATION_FPS)
+        click.echo(f"wrote {out.with_suffix('.gif')}: the edit swept from 0 to {what} and back")
 
 
 def parse_labels(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[int, str]:

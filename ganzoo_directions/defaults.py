@@ -52,3 +52,9 @@ ANIMATION_FPS = 12.0
 EXPLORE_HOST = "127.0.0.1"  # the explorer listens on this machine only unless told otherwise
 EXPLORE_PORT = 7860  # Gradio's usual port
 EXPLORE_SLIDERS = 8  # sliders for the strongest directions
+
+# -- projecting real images (zoo-dirs project) ------------------------------------------------------
+PROJECT_STEPS = 300
+PROJECT_LR = 0.1  # Adam on the latent, as the StyleGAN2 projector (with its warm-up and ramp-down)
+PROJECT_RESTARTS = 8  # z priors: each image starts from the best of this many draws
+PROJECT_PRIOR_WEIGHT = 0.01  # weight of GeneratorAdapter.latent_prior_loss

@@ -54,6 +54,21 @@ def directions_problem(directions: torch.Tensor) -> str | None:
     return None
 
 
+def generator_mismatches(made_for: Mapping[str, Any], generator: GeneratorAdapter) -> list[str]:
+    """How ``generator`` differs from the one a file was ``made_for`` (its recorded ``generator``
+    entry): name, latent space, weights fingerprint; empty when it is that generator."""
+    problems = []
+    if made_for.get("name") not in (None, generator.name):
+        problems.append(f"generator {made_for.get('name')!r} (this is {generator.name!r})")
+    if made_for.get("latent_space") not in (None, generator.latent_space):
+        problems.append(f"latent space {made_for.get('latent_space')!r} (this is {generator.latent_space!r})")
+    if made_for.get("fingerprint") not in (None, generator.fingerprint):
+        problems.append(
+            f"weights {made_for.get('fingerprint', '')[:12]} (these are {generator.fingerprint[:12]})"
+        )
+    return problems
+
+
 def label_problem(text: str, index: int, labels: Mapping[int, str]) -> str | None:
     """Why ``text`` cannot label direction ``index`` next to the other ``labels``, or ``None``."""
     if not text.strip():
@@ -202,7 +217,6 @@ class DirectionSet:
         ``allow_mismatch`` (the latent dimension must match even then). ``hint`` ends the message:
         what the caller lets the user do about it.
         """
-        made_for = self.spec.get("generator", {})
         if generator.latent_dim != self.latent_dim:
             raise DirectionFileError(
                 f"direction set has latent dimension {self.latent_dim}, generator "
@@ -210,17 +224,7 @@ class DirectionSet:
             )
         if allow_mismatch:
             return
-        problems = []
-        if made_for.get("name") not in (None, generator.name):
-            problems.append(f"generator {made_for.get('name')!r} (this is {generator.name!r})")
-        if made_for.get("latent_space") not in (None, generator.latent_space):
-            problems.append(
-                f"latent space {made_for.get('latent_space')!r} (this is {generator.latent_space!r})"
-            )
-        if made_for.get("fingerprint") not in (None, generator.fingerprint):
-            problems.append(
-                f"weights {made_for.get('fingerprint', '')[:12]} (these are {generator.fingerprint[:12]})"
-            )
+        problems = generator_mismatches(self.spec.get("generator", {}), generator)
         if problems:
             raise DirectionFileError("direction set was made for " + ", ".join(problems) + f"; {hint}")
 

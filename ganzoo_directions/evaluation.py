@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
 from .files import atomic_write_text
 from .interfaces import GeneratorAdapter
-from .metrics import Distance, path_length, pixel_distance, reconstructor_accuracy
+from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
 from .reconstructors import build_reconstructor, choose_reconstructor
 from .runs import generator_for
@@ -35,11 +34,6 @@ PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
 METRICS_FILE = "metrics.json"
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 # the torchvision ImageNet weights LPIPS's backbones are built from
-BACKBONE_FILES = {
-    "vgg": "vgg16-397923af.pth",
-    "alex": "alexnet-owt-7be5be79.pth",
-    "squeeze": "squeezenet1_1-b8a52dc0.pth",
-}
 
 
 @dataclass
@@ -56,38 +50,6 @@ class EvalOptions:
     protocol_images: int = defaults.PROTOCOL_IMAGES  # generated images it trains on (real: 2/5 of it)
     device: str = "cpu"
     progress: Callable[[str, int], Callable[[int], None]] | None = field(default=None, repr=False)
-
-
-def lpips_distance(net: str, device: str) -> tuple[Distance, str]:
-    """An LPIPS distance function and its label. The backbone's ImageNet weights must be in the torch
-    hub cache (they cannot be downloaded here); a missing file is one actionable error."""
-    if net == "pixel":
-        return pixel_distance, "pixel MSE (offline check; not comparable to published PPL)"
-    import lpips
-
-    random_backbone = net == "vgg-random"
-    backbone = "vgg" if random_backbone else net
-    if not random_backbone:
-        checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
-        needed = checkpoints / BACKBONE_FILES[backbone]
-        if not needed.is_file():
-            raise GanzooError(
-                f"LPIPS-{backbone} needs torchvision's ImageNet weights at {needed} (they cannot be "
-                f"downloaded here): copy {BACKBONE_FILES[backbone]} from "
-                f"https://download.pytorch.org/models/ into {checkpoints} (or set TORCH_HOME), or use "
-                "--ppl-net pixel for an offline, "
-                "non-comparable check"
-            )
-    with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation, raised inside lpips
-        warnings.simplefilter("ignore", UserWarning)
-        model = lpips.LPIPS(net=backbone, pretrained=True, pnet_rand=random_backbone, verbose=False)
-    model = model.to(device).eval()
-
-    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return model(a, b).flatten()
-
-    label = f"LPIPS-{backbone}" + (" with a RANDOM backbone (wiring test only)" if random_backbone else "")
-    return distance, label
 
 
 def load_reconstructor(run_dir: Path, image_size: int, channels: int, device: str) -> torch.nn.Module | None:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 
 from . import defaults
 from .directions import DirectionSet, update_labels
 from .errors import GanzooError
 from .interfaces import GeneratorAdapter
+from .traversal import enlarge
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -46,9 +46,7 @@ def to_image(images: torch.Tensor, min_tile: int = MIN_TILE) -> Image.Image:
     """``(N, C, H, W)`` in [-1, 1] -> one PIL image, the N side by side (enlarged when small)."""
     from PIL import Image
 
-    if images.shape[-1] < min_tile:
-        images = F.interpolate(images.float(), scale_factor=-(-min_tile // images.shape[-1]))
-    row = torch.cat(list(images.float().clamp(-1, 1)), dim=2)  # (C, H, N*W)
+    row = torch.cat(list(enlarge(images, min_tile).float().clamp(-1, 1)), dim=2)  # (C, H, N*W)
     pixels = ((row + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(pixels if pixels.shape[2] == 3 else pixels[:, :, 0])
 

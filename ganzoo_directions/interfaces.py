@@ -231,6 +231,28 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         metric of ``zoo-dirs evaluate``); else ``None``."""
         return None
 
+    # -- inverting it (zoo-dirs project) ----------------------------------------------------------
+    def projection_start(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(n, D)`` latents a projection (``zoo-dirs project``) starts from: draws of the prior
+        for a z space (the projector keeps the best of several per image), the mean latent for
+        StyleGAN's W. The default refuses: an adapter opts in to inversion by overriding it."""
+        raise GanzooError(
+            f"generator {self.name!r} cannot be inverted: its adapter defines no projection_start "
+            "(docs/editing.md)"
+        )
+
+    def latent_prior_loss(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(n,)`` penalty that keeps projected ``(n, D)`` latents where the prior puts its mass.
+        Default, for a standard normal z: ``(|z|^2 / D - 1)^2`` (the shell where N(0, I) lives)."""
+        return (latents.square().mean(dim=1) - 1).square()
+
+    def project(self, images: torch.Tensor, **options: Any) -> Any:
+        """Find latents whose renders match ``(n, C, H, W)`` images in [-1, 1] at this generator's
+        resolution: :func:`ganzoo_directions.projection.project` (``steps``, ``lr``, ``loss``, ...)."""
+        from .projection import project
+
+        return project(self, images, **options)
+
     @property
     def fingerprint(self) -> str:
         """sha256 of the generator's tensors (names, shapes, dtypes and bytes), in hex.

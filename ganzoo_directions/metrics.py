@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +13,7 @@ from torch import nn
 
 from . import defaults
 from .deformators import sample_magnitudes
+from .errors import GanzooError
 from .interfaces import GeneratorAdapter
 
 ShiftFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (k (B,), eps (B,)) -> (B, D)
@@ -140,6 +143,46 @@ def path_length(
         "ppl_samples": samples,
         "ppl_delta": delta,
     }
+
+
+#: torchvision's ImageNet weights of each LPIPS backbone, as the torch hub cache names them
+BACKBONE_FILES = {
+    "vgg": "vgg16-397923af.pth",
+    "alex": "alexnet-owt-7be5be79.pth",
+    "squeeze": "squeezenet1_1-b8a52dc0.pth",
+}
+
+
+def lpips_distance(net: str, device: str) -> tuple[Distance, str]:
+    """An LPIPS distance function and its label. The backbone's ImageNet weights must be in the torch
+    hub cache (they cannot be downloaded here); a missing file is one actionable error."""
+    if net == "pixel":
+        return pixel_distance, "pixel MSE (offline check; not comparable to published PPL)"
+    import lpips
+
+    random_backbone = net == "vgg-random"
+    backbone = "vgg" if random_backbone else net
+    if not random_backbone:
+        checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+        needed = checkpoints / BACKBONE_FILES[backbone]
+        if not needed.is_file():
+            raise GanzooError(
+                f"LPIPS-{backbone} needs torchvision's ImageNet weights at {needed} (they cannot be "
+                f"downloaded here): copy {BACKBONE_FILES[backbone]} from "
+                f"https://download.pytorch.org/models/ into {checkpoints} (or set TORCH_HOME), or use "
+                "--ppl-net pixel for an offline, "
+                "non-comparable check"
+            )
+    with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation, raised inside lpips
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net=backbone, pretrained=True, pnet_rand=random_backbone, verbose=False)
+    model = model.to(device).eval()
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return model(a, b).flatten()
+
+    label = f"LPIPS-{backbone}" + (" with a RANDOM backbone (wiring test only)" if random_backbone else "")
+    return distance, label
 
 
 def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

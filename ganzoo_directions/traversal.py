@@ -68,6 +68,25 @@ def traversal_images(
     return torch.stack(rows), row_labels, col_labels
 
 
+def enlarge(images: torch.Tensor, min_tile: int) -> torch.Tensor:
+    """``(B, C, H, W)`` enlarged by an integer factor (nearest neighbour) to at least ``min_tile``
+    pixels, so small generators' images stay visible; larger ones are returned as they are."""
+    if images.shape[-1] >= min_tile:
+        return images
+    return F.interpolate(images.float(), scale_factor=-(-min_tile // images.shape[-1]))
+
+
+def image_png(image: torch.Tensor) -> bytes:
+    """One ``(C, H, W)`` image in [-1, 1] -> PNG bytes (1 channel: grayscale)."""
+    from PIL import Image
+
+    pixels = ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def grid_png(images: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str]) -> bytes:
     """``(R, C, 3, H, W)`` images in [-1, 1] -> PNG bytes of a labelled grid."""
     buffer = io.BytesIO()
@@ -119,10 +138,8 @@ def animation_frames(
     frames = []
     for t in magnitudes.tolist():
         shifts = torch.cat([dset.shift(k, t, n=N) for k in directions])  # (K*N, D), direction-major
-        images = generator.render_shifted(latents.repeat(K, 1), shifts)  # (K*N, C, H, W)
-        if images.shape[-1] < min_tile:
-            images = F.interpolate(images.float(), scale_factor=-(-min_tile // images.shape[-1]))
-        grid = images.view(K, N, *images.shape[1:]).transpose(0, 1)  # (N, K, C, H, W)
+        images = enlarge(generator.render_shifted(latents.repeat(K, 1), shifts), min_tile)  # (K*N, C, H', W')
+        grid = images.view(K, N, *images.shape[1:]).transpose(0, 1)  # (N, K, C, H', W')
         rows = [f"{t:+.1f}"] + [""] * (N - 1)  # the current eps, once
         frames.append(grid_image(grid, rows, [dset.title(k) for k in directions]))
     return frames

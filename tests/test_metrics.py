@@ -10,13 +10,13 @@ import torch
 from ganzoo_directions.deformators import DEFORMATORS
 from ganzoo_directions.directions import DirectionSet
 from ganzoo_directions.errors import GanzooError
-from ganzoo_directions.evaluation import lpips_distance
 from ganzoo_directions.factors import factor_scores
 from ganzoo_directions.interfaces import GeneratorAdapter, RunSettings
 from ganzoo_directions.metrics import (
     alignment_matrix,
     dci_scores,
     factor_alignment,
+    lpips_distance,
     path_length,
     pixel_distance,
     random_directions,

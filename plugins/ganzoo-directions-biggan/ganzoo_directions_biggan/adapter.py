@@ -143,6 +143,14 @@ class BigGANDeepGenerator(GeneratorAdapter):
         classes = self.class_vector.expand(latents.shape[0], -1)
         return self.net(latents, classes, float(self.config["truncation"]))
 
+    def projection_start(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.sample_latents(n, generator)  # draws of the (truncated) prior
+
+    def latent_prior_loss(self, latents: torch.Tensor) -> torch.Tensor:
+        # z = truncation * (N(0, 1) truncated to [-2, 2]): no mass beyond 2 * truncation
+        bound = 2.0 * float(self.config["truncation"])
+        return (latents.abs() - bound).clamp_min(0).square().mean(dim=1)
+
     def latent_weights(self) -> torch.Tensor:
         return self.net.generator.gen_z.weight()[:, : self.latent_dim]  # z's columns of [z, embedding]
 
@@ -222,6 +230,15 @@ class BigGANGenerator(GeneratorAdapter):
 
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net(latents, self.class_tensor.expand(latents.shape[0]))
+
+    def projection_start(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.sample_latents(n, generator)  # draws of the (truncated) prior
+
+    def latent_prior_loss(self, latents: torch.Tensor) -> torch.Tensor:
+        # z ~ N(0, 1) truncated to [-t, t]: no mass beyond t (t = 0: untruncated, 3 sigma)
+        t = float(self.config["truncation"])
+        bound = t if t > 0 else 3.0
+        return (latents.abs() - bound).clamp_min(0).square().mean(dim=1)
 
     def latent_weights(self) -> torch.Tensor:
         """Every weight that reads z, as rows over all D columns: the first linear layer reads chunk 0,

@@ -112,6 +112,9 @@ class SNGANGenerator(GeneratorAdapter):
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net(latents)
 
+    def projection_start(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.sample_latents(n, generator)  # draws of the prior; the projector keeps the best
+
     def latent_weights(self) -> torch.Tensor:
         return self.net.model[0].weight  # (4 * 4 * c0, z_dim): the linear layer on z
 

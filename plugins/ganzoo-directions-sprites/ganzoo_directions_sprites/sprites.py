@@ -78,6 +78,9 @@ class SpritesGenerator(GeneratorAdapter):
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=self.mixing.device)
 
+    def projection_start(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.sample_latents(n, generator)  # draws of the prior; the projector keeps the best
+
     def latent_weights(self) -> torch.Tensor:
         return self.mixing  # (F, D): u = M z is the only use of the latent
 

@@ -151,6 +151,16 @@ class StyleGAN2Generator(GeneratorAdapter):
         with torch.no_grad():
             return self._truncate(self.net.mapping(z))
 
+    def projection_start(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.latent_space == "w":  # the StyleGAN2 projector's start: the mean w
+            return self.latent_avg.expand(n, -1).clone()
+        return self.sample_latents(n, generator)
+
+    def latent_prior_loss(self, latents: torch.Tensor) -> torch.Tensor:
+        if self.latent_space == "w":  # as the StyleGAN2 projector: no penalty on w itself
+            return latents.new_zeros(len(latents))
+        return super().latent_prior_loss(latents)
+
     def _w(self, latents: torch.Tensor) -> torch.Tensor:
         return self._truncate(self.net.mapping(latents)) if self.latent_space == "z" else latents
 
