@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -132,3 +133,36 @@ def make_biggan(folder: Path) -> Path:
     path = folder / "G_ema.pth"
     torch.save(net.state_dict(), path)
     return path
+
+
+@dataclass
+class Family:
+    name: str  # generator name
+    options: dict  # generator options of the small configuration
+    make: Callable[[Path], Path]  # (folder) -> path to pass as --weights
+    weights_file: str  # file name inside the folder / repo
+
+
+FAMILIES = [
+    Family("sngan", {"arch": "custom", "channels": "32,16,8", "latent_dim": 16}, make_sngan, "generator.pt"),
+    Family("stylegan2", {"truncation": 0.7}, make_stylegan2, "stylegan2-tiny.pt"),
+    Family("biggan-deep", {"class": "3", "truncation": 0.5}, make_biggan_deep, "pytorch_model.bin"),
+    Family("biggan", {"class": "3", "truncation": 1.5}, make_biggan, "G_ema.pth"),
+]
+
+
+#: how the contract test builds each first-party generator small (weights in the public layouts)
+SMALL_BUILDS = {
+    "sprites": lambda folder: _build("sprites", options={"image_size": 16}),
+    "sngan-sprites": lambda folder: _build("sngan-sprites"),
+    **{
+        f.name: (lambda folder, f=f: _build(f.name, weights=str(f.make(folder)), options=f.options))
+        for f in FAMILIES
+    },
+}
+
+
+def _build(name: str, **kwargs):
+    from ganzoo_directions.runs import build_generator
+
+    return build_generator(name, **kwargs)

@@ -9,7 +9,6 @@ damaged or mismatched file gets one clear error, and that the discovery loop run
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,24 +18,8 @@ from ganzoo_directions.errors import CheckpointError
 from ganzoo_directions.runs import build_generator
 from ganzoo_directions.testing import check_generator, check_method
 
-from .helpers import make_biggan, make_biggan_deep, make_sngan, make_stylegan2, run_cli
+from .helpers import FAMILIES, SMALL_BUILDS, make_biggan_deep, make_stylegan2, run_cli
 from .hub_server import WRITE_TOKEN, HubServer
-
-
-@dataclass
-class Family:
-    name: str  # generator name
-    options: dict  # generator options of the small configuration
-    make: callable  # (folder) -> path to pass as --weights
-    weights_file: str  # file name inside the folder / repo
-
-
-FAMILIES = [
-    Family("sngan", {"arch": "custom", "channels": "32,16,8", "latent_dim": 16}, make_sngan, "generator.pt"),
-    Family("stylegan2", {"truncation": 0.7}, make_stylegan2, "stylegan2-tiny.pt"),
-    Family("biggan-deep", {"class": "3", "truncation": 0.5}, make_biggan_deep, "pytorch_model.bin"),
-    Family("biggan", {"class": "3", "truncation": 1.5}, make_biggan, "G_ema.pth"),
-]
 
 
 @pytest.fixture(params=FAMILIES, ids=lambda f: f.name)
@@ -56,17 +39,6 @@ def test_loads_and_renders(family, tmp_path):
     assert again.fingerprint == G.fingerprint
     with torch.no_grad():
         assert torch.equal(again.render(z), x)
-
-
-#: how the contract test builds each first-party generator small (weights in the public layouts)
-SMALL_BUILDS = {
-    "sprites": lambda folder: build_generator("sprites", options={"image_size": 16}),
-    "sngan-sprites": lambda folder: build_generator("sngan-sprites"),
-    **{
-        f.name: (lambda folder, f=f: build_generator(f.name, weights=str(f.make(folder)), options=f.options))
-        for f in FAMILIES
-    },
-}
 
 
 def first_party(kind: str) -> list[str]:
