@@ -91,19 +91,22 @@ class Explorer:
     # -- what the page shows ----------------------------------------------------------------------
     def latents(self, seed: int, samples: int, generator: GeneratorAdapter) -> torch.Tensor:
         """``(N, D)`` latents drawn from the prior with ``seed`` (N clamped to 1..MAX_SAMPLES)."""
-        samples = min(max(int(samples), 1), MAX_SAMPLES)
-        rng = torch.Generator(generator.device).manual_seed(int(seed))
+        samples = min(max(int(self.clamp_number(samples, 1)), 1), MAX_SAMPLES)
+        rng = torch.Generator(generator.device).manual_seed(int(abs(self.clamp_number(seed, 0))) % 2**63)
         return generator.sample_latents(samples, rng)
 
-    def clamp(self, value: Any) -> float:
-        """A slider value within [-magnitude, magnitude]; anything that is not a number is 0."""
+    @staticmethod
+    def clamp_number(value: Any, fallback: float) -> float:
+        """``value`` as a finite float, or ``fallback`` for anything else (None, text, NaN, inf)."""
         try:
             value = float(value)
         except (TypeError, ValueError):
-            return 0.0
-        if not math.isfinite(value):
-            return 0.0
-        return max(-self.magnitude, min(self.magnitude, value))
+            return fallback
+        return value if math.isfinite(value) else fallback
+
+    def clamp(self, value: Any) -> float:
+        """A slider value within [-magnitude, magnitude]; anything that is not a number is 0."""
+        return max(-self.magnitude, min(self.magnitude, self.clamp_number(value, 0.0)))
 
     @torch.no_grad()
     def render(

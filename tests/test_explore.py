@@ -64,6 +64,8 @@ def test_sliders_move_the_image_and_out_of_range_values_are_clamped(run):
     assert two.width == 2 * explorer.render(0, 1, []).width  # samples side by side
     assert explorer.render(0, 10**6, []).width == 8 * explorer.render(0, 1, []).width  # at most 8
     assert len(explorer.strips(0)) == 4
+    for seed in (-3, float("nan"), "x", None, 2**70):  # what a page could send: never an error
+        explorer.render(seed, "2", [])
 
 
 def test_labels_from_the_explorer_are_checked_and_never_lost(run):
