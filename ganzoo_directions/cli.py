@@ -114,6 +114,15 @@ class PluginName(click.ParamType):
             return []
 
 
+#: options several commands share, declared once
+device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+allow_mismatch_option = click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Apply the set even if the generator's weights differ from those it was made for.",
+)
+
+
 def parse_direction_list(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> list[int | str] | None:
@@ -280,7 +289,7 @@ def plugins() -> None:
     help="Run folder. [default: runs/<gen>-<method>-<time>]",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option(
     "--checkpoint-every",
     type=click.IntRange(min=1),
@@ -526,12 +535,8 @@ def _print_summary(console: Any, outcome: Any) -> None:
     "k1 then k2 (give two directions).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
-@click.option(
-    "--allow-mismatch",
-    is_flag=True,
-    help="Apply the set even if the generator's weights differ from those it was made for.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@allow_mismatch_option
+@device_option
 def traverse(
     source: Path,
     out: Path,
@@ -615,12 +620,8 @@ def traverse(
 @click.option(
     "--weights", default=None, help="Your copy of the generator's weights, if not where the set says."
 )
-@click.option(
-    "--allow-mismatch",
-    is_flag=True,
-    help="Apply the set even if the generator's weights differ from those it was made for.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@allow_mismatch_option
+@device_option
 def explore(
     source: str,
     host: str,
@@ -727,7 +728,7 @@ def explore(
     help="z priors: start each image from the best of this many draws.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=defaults.SEED, show_default=True, help="Seed.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 def project(
     images: tuple[str, ...],
     gen_name: str,
@@ -857,12 +858,8 @@ def parse_edits(ctx: click.Context, param: click.Parameter, value: str) -> list[
     help="Grid PNG (rows: original | edited); each edited image is also written as OUT-N.png.",
 )
 @click.option("--gif", is_flag=True, help="Also write OUT.gif: the edit swept from 0 to its amount and back.")
-@click.option(
-    "--allow-mismatch",
-    is_flag=True,
-    help="Apply the set even if the generator's weights differ from those it was made for.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@allow_mismatch_option
+@device_option
 def edit(
     source: str,
     edits: list[tuple[int | str, float]],
@@ -1112,7 +1109,7 @@ def pull(
 @click.option(
     "--force", is_flag=True, help="For a Hub REPO_ID: replace the set in an --out folder holding other files."
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 def evaluate(
     source: str,
     metrics: str,
@@ -1309,7 +1306,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     show_default=True,
     help="Benchmark folder: one run folder per cell; run again to resume.",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 def benchmark(
     gen_name: str,
     methods: str,

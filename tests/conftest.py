@@ -52,3 +52,22 @@ def quick_settings(tmp_path):
         return RunSettings(**values)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sefa_made(tmp_path_factory):
+    """A real run folder of the shipped GAN (SeFa: closed form, seconds), made once per session."""
+    from .helpers import invoke
+
+    out = tmp_path_factory.mktemp("sefa") / "run"
+    result = invoke("discover", "--gen", "sngan-sprites", "--method", "sefa", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture
+def run(sefa_made, tmp_path):
+    """A copy of :func:`sefa_made` of the test's own (labels and edits may change it)."""
+    import shutil
+
+    return shutil.copytree(sefa_made, tmp_path / "run")

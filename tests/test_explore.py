@@ -25,20 +25,6 @@ from .helpers import invoke, wait_until
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """A real run folder of the shipped GAN (closed form), made once; tests get copies (``run``)."""
-    out = tmp_path_factory.mktemp("made") / "run"
-    result = invoke("discover", "--gen", "sngan-sprites", "--method", "sefa", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-@pytest.fixture
-def run(made, tmp_path):
-    return Path(shutil.copytree(made, tmp_path / "run"))
-
-
 def explorer_of(run: Path, **kwargs) -> Explorer:
     dset = DirectionSet.load(run)
     generator = generator_for(dset)

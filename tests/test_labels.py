@@ -5,9 +5,7 @@ test_explore.py."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,20 +14,6 @@ from ganzoo_directions.directions import DirectionSet, update_labels
 from ganzoo_directions.errors import DirectionFileError, GanzooError
 
 from .helpers import invoke
-
-
-@pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """A real run folder of the shipped GAN (closed form), made once; tests get copies (``run``)."""
-    out = tmp_path_factory.mktemp("made") / "run"
-    result = invoke("discover", "--gen", "sngan-sprites", "--method", "sefa", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-@pytest.fixture
-def run(made, tmp_path):
-    return Path(shutil.copytree(made, tmp_path / "run"))
 
 
 def test_labels_in_the_api(run):
