@@ -29,6 +29,10 @@ COMMANDS = [
     ["evaluate"],
     ["compare"],
     ["benchmark"],
+    ["label"],
+    ["explore"],
+    ["project"],
+    ["edit"],
 ]
 
 
@@ -77,7 +81,7 @@ def test_bad_input_is_one_clear_line(tmp_path, args, expected):
 
 
 def test_traverse_refuses_negative_range_and_bad_indices(tmp_path):
-    for args, expected in ((["--range", "-2"], "--range"), (["--directions", "a,b"], "indices")):
+    for args, expected in ((["--range", "-2"], "--range"), (["--directions", "1,-2"], "non-negative")):
         result = CliRunner().invoke(cli, ["traverse", str(tmp_path), "--out", "x.png", *args])
         assert result.exit_code != 0 and expected in result.output
 
