@@ -119,8 +119,15 @@ def _train(plan: BenchmarkPlan, variant: Variant, seed: int, folder: Path, repor
             shutil.rmtree(folder)
         values = {"steps": plan.steps, "num_directions": plan.num_directions, **variant.settings}
         settings = RunSettings(seed=seed, run_dir=folder, **values)
+        given = frozenset(variant.settings) | ({"num_directions"} if plan.num_directions else set())
         request = RunRequest(
-            plan.generator, variant.method, dict(plan.generator_options), None, dict(variant.params), settings
+            plan.generator,
+            variant.method,
+            dict(plan.generator_options),
+            None,
+            dict(variant.params),
+            settings,
+            given,
         )
     request.settings.reporter = reporter
     execute(request, device=plan.device, rca_pairs=plan.eval.samples)

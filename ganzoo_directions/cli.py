@@ -415,7 +415,13 @@ def discover(
             compile=compile_,
             grad_checkpoint=grad_checkpoint,
         )
-        request = RunRequest(gen_name, method_name, gen_opts, weights, method_params, settings)
+        given = frozenset(
+            RESUME_FIELDS[param.name]
+            for param in ctx.command.params
+            if param.name in RESUME_FIELDS
+            and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
+        )  # the settings the user chose: the method's recommendations fill the others
+        request = RunRequest(gen_name, method_name, gen_opts, weights, method_params, settings, given)
     if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
         execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
         return

@@ -34,7 +34,7 @@ from . import __version__, defaults
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, RunFolderError
 from .files import atomic_write_bytes, atomic_write_text, describe_os_error
-from .interfaces import PERFORMANCE, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
+from .interfaces import PERFORMANCE, RESULT, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
@@ -127,6 +127,9 @@ class RunRequest:
     weights: str | None
     params: dict[str, Any]
     settings: RunSettings
+    #: settings fields the user chose; the others may take the method's recommendation (not saved:
+    #: run.json records the values used, and a resumed run keeps them all)
+    given: frozenset[str] = frozenset()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -417,6 +420,16 @@ def _execute_claimed(
         request.generator, weights=request.weights, options=request.generator_options, device=device
     )
     method = build_method(request.method, request.params)
+    if not request.settings.resume:
+        recommended = method.recommended_settings(generator)
+        unknown = set(recommended) - set(RunSettings.names(RESULT))
+        if unknown:
+            raise GanzooError(
+                f"method {method.name!r} recommends settings that do not exist: {sorted(unknown)}"
+            )
+        for name, value in recommended.items():
+            if name not in request.given:
+                setattr(request.settings, name, value)
     if request.settings.num_directions <= 0:
         request.settings.num_directions = min(default_directions, generator.max_directions)
     if not method.trained:

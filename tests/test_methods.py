@@ -75,3 +75,36 @@ def test_orthogonality_penalises_parallel_image_changes_of_different_directions(
     )  # off by default
     with pytest.raises(GanzooError, match="two consecutive shifts"):
         registry.method("baseline").cls(orthogonality=1.0)
+
+
+def test_centroid_ortho_is_the_centroid_with_the_measured_changes(registry, tmp_path):
+    """One source of truth: `centroid-ortho` trains exactly what docs/results.md section 7 measured as
+    `centroid -p deformator=ortho -p orthogonality=300 --lr 1e-3 --eps-max 2 --directions D/2`."""
+    from ganzoo_directions.directions import DirectionSet
+    from ganzoo_directions.interfaces import RunSettings
+    from ganzoo_directions.runs import RunRequest, build_generator, build_method, execute
+
+    G = build_generator("sprites", options={"image_size": 16})
+    recommended = build_method("centroid-ortho").recommended_settings(G)
+    assert recommended == {"lr": 1e-3, "eps_max": 1.5, "num_directions": 4}  # |z| ~ 2.8 for D = 8
+
+    def run(method, params, settings, given=frozenset()):
+        folder = tmp_path / method
+        s = RunSettings(steps=3, batch_size=4, run_dir=folder, log_every=1, **settings)
+        execute(RunRequest("sprites", method, {"image_size": 16}, None, params, s, given), rca_pairs=8)
+        return DirectionSet.load(folder)
+
+    ours = run("centroid-ortho", {}, {})
+    assert ours.spec["settings"]["lr"] == 1e-3 and ours.spec["settings"]["num_directions"] == 4
+    paper = run("centroid", {"deformator": "ortho", "orthogonality": 300}, recommended)
+    assert torch.equal(ours.directions, paper.directions)
+    chosen = tmp_path / "chosen"
+    s = RunSettings(steps=3, batch_size=4, run_dir=chosen, log_every=1, lr=1e-4, num_directions=2)
+    execute(
+        RunRequest(
+            "sprites", "centroid-ortho", {"image_size": 16}, None, {}, s, frozenset({"lr", "num_directions"})
+        ),
+        rca_pairs=8,
+    )
+    spec = DirectionSet.load(chosen).spec["settings"]
+    assert spec["lr"] == 1e-4 and spec["num_directions"] == 2 and spec["eps_max"] == 1.5  # given ones kept

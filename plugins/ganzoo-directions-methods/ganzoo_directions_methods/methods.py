@@ -1,4 +1,5 @@
-"""baseline, two-shift and centroid: three trained methods on the shared loop.
+"""baseline, two-shift and centroid: the paper's three trained methods on the shared loop, and
+centroid-ortho, the paper's centroid made rigid and local (ours; docs/results.md section 7).
 
 See docs/methods.md for the equations, and for how the centroid loss reads the paper's Eq. 3-5.
 """
@@ -6,11 +7,13 @@ See docs/methods.md for the equations, and for how the centroid loss reads the p
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ganzoo_directions.interfaces import Option
+from ganzoo_directions import defaults
+from ganzoo_directions.interfaces import GeneratorAdapter, Option
 from ganzoo_directions.training import TrainedMethod
 
 
@@ -68,3 +71,37 @@ class Centroid(TwoShift):
 
     def load_extra_state(self, state: Mapping[str, torch.Tensor]) -> None:
         self.centroid_sums.copy_(state["centroid_sums"])
+
+
+class CentroidOrtho(Centroid):
+    """The paper's centroid with four changes that make it find disentangled directions where the
+    truth is known (docs/results.md section 7): an orthonormal deformator, the image-space
+    orthogonality loss at weight 300, and, as recommended run settings, local shifts (eps_max half
+    the typical latent norm), lr 1e-3 and K = half the latent dimension."""
+
+    name = "centroid-ortho"
+    summary = (
+        "ours: centroid with an orthonormal deformator, image-space orthogonality, local shifts "
+        "(the most disentangled trained option; docs/results.md section 7)"
+    )
+    hyperparameters = {
+        **Centroid.hyperparameters,
+        **TrainedMethod.common_hyperparameters(deformator="ortho", shift_weight=0.5),
+        "orthogonality": Option(
+            300.0,
+            "weight of the image-space orthogonality loss (mean cos^2 between the image changes of "
+            "two different directions)",
+            minimum=0.0,
+        ),
+    }
+
+    def recommended_settings(self, generator: GeneratorAdapter) -> dict[str, Any]:
+        with torch.no_grad():
+            draws = generator.sample_latents(256, torch.Generator(generator.device).manual_seed(0))
+        typical = float(draws.norm(dim=1).median())  # |z| ~ 4 on a 16-dim N(0, I)
+        eps_max = max(defaults.EPS_MIN * 2, round(typical)) / 2  # half of it, to the nearest 0.5
+        return {
+            "lr": 1e-3,
+            "eps_max": eps_max,
+            "num_directions": max(1, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
+        }

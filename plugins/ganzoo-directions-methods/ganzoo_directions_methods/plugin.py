@@ -2,7 +2,7 @@
 
 from ganzoo_directions.hookspecs import hookimpl
 
-from .methods import Baseline, Centroid, TwoShift
+from .methods import Baseline, Centroid, CentroidOrtho, TwoShift
 
 
 @hookimpl
@@ -10,3 +10,4 @@ def register_direction_methods(register):
     register(Baseline)
     register(TwoShift)
     register(Centroid)
+    register(CentroidOrtho)
