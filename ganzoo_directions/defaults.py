@@ -7,7 +7,7 @@ them from here; where the paper gives a value it is the paper's (Lu et al. / Voy
 from __future__ import annotations
 
 GENERATOR = "sngan-sprites"  # the embedded GAN: works offline, its true factors are known
-METHOD = "centroid"  # the paper's full method
+METHOD = "centroid-ortho"  # the paper's centroid made rigid and local (docs/results.md section 7)
 NUM_DIRECTIONS = 128  # K, capped at the generator's maximum (its latent dimension)
 BATCH_SIZE = 32
 LR = 1e-4  # Adam, deformator and reconstructor
