@@ -144,7 +144,7 @@ def cli() -> None:
 
     \b
     Quick start (no download, CPU, a few minutes):
-      zoo-dirs discover                       # sprites generator, centroid method
+      zoo-dirs discover                       # the embedded sngan-sprites GAN, centroid-ortho
       zoo-dirs traverse runs/<run> --out grid.png
     """
     from . import plugins

@@ -12,7 +12,7 @@ from rich.console import Console
 def _format_stats(stats: Mapping[str, float]) -> str:
     parts = [f"loss {stats['loss']:.3f}", f"RCA {stats['acc']:.2f}", f"|eps err| {stats['mae']:.2f}"]
     if stats.get("reg"):
-        parts.append(f"centroid {stats['reg']:.3f}")
+        parts.append(f"reg {stats['reg']:.3f}")  # the method's extra losses (centroid, orthogonality)
     return "  ".join(parts)
 
 
