@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -453,7 +454,21 @@ def _init_distributed(device: str) -> tuple[str, int]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        atexit.register(_leave_process_group)
     return device, dist.get_rank()
+
+
+def _leave_process_group() -> None:
+    """At exit, every rank waits for the others (rank 0 evaluates and writes after training while the
+    others are done), then leaves the group. A rank that exits while a peer still holds the gloo
+    connection can abort ("terminate called without an active exception", seen in CI)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def _print_summary(console: Any, outcome: Any) -> None:

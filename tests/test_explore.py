@@ -156,6 +156,7 @@ def test_the_page_in_a_real_browser(run, tmp_path):
         k = DirectionSet.load(run).ranked()[0]
         slider = f"#slider-{k} input[type=range]"
         assert wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, slider), timeout=60)
+        assert wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#image img"), timeout=60)
 
         def image():
             return browser.find_element(By.CSS_SELECTOR, "#image img")

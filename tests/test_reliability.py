@@ -408,7 +408,9 @@ def test_resume_with_interrupt_during_the_final_evaluation_in_a_real_process(tmp
     """SIGINT after the last step (during the final RCA): --resume then finishes the run."""
     out = tmp_path / "run"
     exe = Path(sys.executable).with_name("zoo-dirs")
-    args = [str(exe), "discover", *SPRITES, "--steps", "4", "--rca-pairs", "400000", "--out", str(out)]
+    # the paper's centroid (an MLP deformator) and millions of pairs: the final RCA outlasts the signal
+    slow = ["--method", "centroid", "--rca-pairs", "4000000"]
+    args = [str(exe), "discover", *SPRITES, "--steps", "4", *slow, "--out", str(out)]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
 
     def trained_to_the_end() -> bool:
