@@ -435,6 +435,9 @@ class Trainer:
                     if interrupt.requested:
                         self.save_checkpoint()
                         raise KeyboardInterrupt
+            if interrupt.requested:  # asked for after the loop's last check: honoured, not lost
+                self.save_checkpoint()
+                raise KeyboardInterrupt
         finally:
             reporter.finish()
             if log_file is not None:
