@@ -411,7 +411,10 @@ def test_resume_with_interrupt_during_the_final_evaluation_in_a_real_process(tmp
     # the paper's centroid (an MLP deformator) and millions of pairs: the final RCA outlasts the signal
     slow = ["--method", "centroid", "--rca-pairs", "4000000"]
     args = [str(exe), "discover", *SPRITES, "--steps", "4", *slow, "--out", str(out)]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    # the child starts with Ctrl-C at its default, as from a terminal: in the full suite an earlier
+    # test leaves SIGINT ignored in the pytest process, and children inherit an ignored signal
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
     def trained_to_the_end() -> bool:
         checkpoint = out / CHECKPOINT_NAME
@@ -420,11 +423,6 @@ def test_resume_with_interrupt_during_the_final_evaluation_in_a_real_process(tmp
     wait_until(trained_to_the_end)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    # KNOWN ISSUE: in two clean-clone CI runs the first SIGINT at this point was lost (the run went on;
-    # not reproduced locally, cause not found: see the closing note of the session). A user presses
-    # Ctrl-C again; so does the test, and it still checks that the run stops and resumes correctly.
-    if not wait_until(lambda: proc.poll() is not None, timeout=15):
-        proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "checkpoint saved at step 4" in stderr and "Traceback" not in stderr
