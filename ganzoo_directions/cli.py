@@ -824,8 +824,6 @@ def project(
     pairs = torch.stack(
         [enlarge(targets, 96).cpu(), enlarge(result.renders, 96).cpu()], dim=1
     )  # (N, 2, C, H, W)
-    if pairs.shape[2] == 1:
-        pairs = pairs.expand(-1, -1, 3, -1, -1)
     atomic_write_bytes(
         out / "projection.png", grid_png(pairs, [f.name[:12] for f in files], ["target", "render"])
     )
@@ -927,8 +925,6 @@ def edit(
         before = generator.render(z)
         after = generator.render(edited(1.0))
     pairs = torch.stack([enlarge(before, 96), enlarge(after, 96)], dim=1).cpu()  # (N, 2, C, H, W)
-    if pairs.shape[2] == 1:
-        pairs = pairs.expand(-1, -1, 3, -1, -1)
     what = ", ".join(f"{dset.title(k)} {eps:+g}" for k, eps in moves)
     atomic_write_bytes(out, grid_png(pairs, [f"#{i}" for i in range(len(z))], ["original", "edited"]))
     for i, image in enumerate(after):

@@ -140,9 +140,6 @@ class Explorer:
             for k in self.directions
         ]
 
-    def title(self, k: int) -> str:
-        return self.dset.title(k)
-
     # -- labels -----------------------------------------------------------------------------------
     def save_label(self, k: int, text: str) -> str:
         """Label direction ``k`` (an empty text removes its label) in the file, under its lock (a
@@ -215,7 +212,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                         explorer.magnitude,
                         value=0.0,
                         step=0.1,
-                        label=explorer.title(k),
+                        label=explorer.dset.title(k),
                         elem_id=f"slider-{k}",
                         scale=2,
                     )
@@ -280,7 +277,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
 
             def save(text: str, k: int = k) -> Any:
                 message = explorer.save_label(k, text)
-                return message, gr.Slider(label=explorer.title(k))
+                return message, gr.Slider(label=explorer.dset.title(k))
 
             box.submit(save, box, [status, slider])
     return app

@@ -95,8 +95,11 @@ def grid_png(images: torch.Tensor, row_labels: Sequence[str], col_labels: Sequen
 
 
 def grid_image(images: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str]) -> Image.Image:
-    """``(R, C, 3, H, W)`` images in [-1, 1] -> a labelled grid (a PIL image)."""
+    """``(R, C, 3 or 1, H, W)`` images in [-1, 1] -> a labelled grid (a PIL image; gray as RGB)."""
     from PIL import Image, ImageDraw
+
+    if images.shape[2] == 1:
+        images = images.expand(-1, -1, 3, -1, -1)
 
     R, C, _, H, W = images.shape
     pad, top = 2, 14
