@@ -56,11 +56,17 @@ class FactorReadout:
     ``labelled(n, rng) -> ((n, C, H, W) images at the generator's size, (n, F) factors in [0, 1])``. The
     field's disentanglement protocol (MIG, DCI; ``zoo-dirs evaluate --metrics mig,dci``) scores an
     encoder on them.
+
+    ``levels`` (optional): the number of values of each factor, for data sets that are a discrete grid
+    (3D Shapes, dSprites). Factor ``i`` then takes the values ``0, 1/(levels[i] - 1), ..., 1``, and the
+    protocol treats it as disentanglement_lib does: as classes (MIG on the values themselves, DCI with
+    classifiers). ``None``: continuous factors (histogram bins, regressors).
     """
 
     names: tuple[str, ...]
     predict: Callable[[torch.Tensor], torch.Tensor]
     labelled: Callable[[int, torch.Generator | None], tuple[torch.Tensor, torch.Tensor]] | None = None
+    levels: tuple[int, ...] | None = None
 
 
 class GeneratorAdapter(nn.Module, abc.ABC):

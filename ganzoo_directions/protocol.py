@@ -14,10 +14,13 @@ of the real data, becomes a disentangled representation of it.
 
 The scores are pure functions of codes and factors (:func:`mig`, :func:`dci`), written from the
 definitions (Chen et al. 2018 for MIG; Eastwood & Williams 2018 for DCI) with disentanglement_lib's
-estimators: MIG on codes and factors discretised into 20 equal-width bins, with scikit-learn's
-``mutual_info_score``; DCI importances from scikit-learn's gradient-boosted trees (disentanglement_lib
-uses the classifier form for discrete factors; the factors here are continuous, so the regressor
-form, as in Eastwood & Williams' original continuous setting; informativeness is the test R^2).
+estimators: MIG on codes discretised into 20 equal-width bins, with scikit-learn's
+``mutual_info_score``; DCI importances from scikit-learn's gradient-boosted trees. Factors are treated
+as they are: where the readout gives the grid (``FactorReadout.levels``: 3D Shapes, dSprites) they are
+classes, as in disentanglement_lib (MIG against the values themselves; DCI with classifiers, and
+informativeness the test accuracy); continuous factors (``sprites``) are cut into the same 20 bins for
+MIG, and DCI uses regressors, as in Eastwood & Williams' continuous setting (informativeness the test
+R^2).
 """
 
 from __future__ import annotations
@@ -47,8 +50,17 @@ def discretize(values: np.ndarray, bins: int = BINS) -> np.ndarray:
     return out
 
 
-def mig(codes: np.ndarray, factors: np.ndarray, bins: int = BINS) -> dict[str, Any]:
-    """Mutual information gap of ``(n, k)`` codes against ``(n, F)`` factors.
+def factor_classes(factors: np.ndarray, levels: Sequence[int]) -> np.ndarray:
+    """``(n, F)`` factor values on a grid (``0, 1/(L-1), ..., 1``) -> ``(n, F)`` integer grid indices."""
+    steps = np.maximum(np.asarray(levels, dtype=np.float64) - 1, 1)
+    return np.rint(factors * steps).astype(np.int64)
+
+
+def mig(
+    codes: np.ndarray, factors: np.ndarray, bins: int = BINS, levels: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Mutual information gap of ``(n, k)`` codes against ``(n, F)`` factors (``levels``: discrete
+    factors on a grid, taken as classes; ``None``: continuous factors, binned like the codes).
 
     With I[i, j] the mutual information between discretised code i and factor j and H_j the entropy of
     factor j: MIG = mean_j (I[(1), j] - I[(2), j]) / H_j, I[(1), j] >= I[(2), j] the two largest over
@@ -57,7 +69,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = BINS) -> dict[str, A
     """
     from sklearn.metrics import mutual_info_score
 
-    c, v = discretize(codes, bins), discretize(factors, bins)
+    c = discretize(codes, bins)
+    v = discretize(factors, bins) if levels is None else factor_classes(factors, levels)
     info = np.array(
         [[mutual_info_score(v[:, j], c[:, i]) for j in range(v.shape[1])] for i in range(c.shape[1])]
     )
@@ -69,25 +82,34 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = BINS) -> dict[str, A
 
 
 def dci(
-    codes: np.ndarray, factors: np.ndarray, *, seed: int = 0, train_fraction: float = 0.5
+    codes: np.ndarray,
+    factors: np.ndarray,
+    *,
+    seed: int = 0,
+    train_fraction: float = 0.5,
+    levels: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """DCI of ``(n, k)`` codes against ``(n, F)`` continuous factors (Eastwood & Williams 2018).
+    """DCI of ``(n, k)`` codes against ``(n, F)`` factors (Eastwood & Williams 2018).
 
-    One gradient-boosted regressor per factor on the first ``train_fraction`` of the rows; R[i, j] = the
-    importance of code i for factor j. ``dci_disentanglement`` = sum_i rho_i (1 - H_F(R[i] / sum R[i])),
-    rho_i = sum R[i] / sum R; ``dci_completeness`` the same over factors (entropy base k);
-    ``dci_informativeness`` the mean test R^2 of the regressors.
+    One gradient-boosted model per factor on the first ``train_fraction`` of the rows: a classifier of
+    the grid index where ``levels`` gives the grid (disentanglement_lib's form), a regressor of the
+    value otherwise. R[i, j] = the importance of code i for factor j. ``dci_disentanglement`` =
+    sum_i rho_i (1 - H_F(R[i] / sum R[i])), rho_i = sum R[i] / sum R; ``dci_completeness`` the same
+    over factors (entropy base k); ``dci_informativeness`` the mean test accuracy (classifiers) or
+    R^2 (regressors).
     """
-    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
     n_train = int(len(codes) * train_fraction)
+    targets = factors if levels is None else factor_classes(factors, levels)
     importance = np.zeros((codes.shape[1], factors.shape[1]))
     r2 = []
     for j in range(factors.shape[1]):
-        model = GradientBoostingRegressor(random_state=seed)
-        model.fit(codes[:n_train], factors[:n_train, j])
+        kind = GradientBoostingRegressor if levels is None else GradientBoostingClassifier
+        model = kind(random_state=seed)
+        model.fit(codes[:n_train], targets[:n_train, j])
         importance[:, j] = np.abs(model.feature_importances_)
-        r2.append(model.score(codes[n_train:], factors[n_train:, j]))
+        r2.append(model.score(codes[n_train:], targets[n_train:, j]))
     scores = dci_scores(torch.from_numpy(importance))
     return {
         "dci_disentanglement": scores["disentanglement"],
@@ -198,8 +220,8 @@ def protocol_scores(
     codes = encode(encoder, real.float().cpu(), device)
     v = factors.double().cpu().numpy()
     return {
-        **mig(codes, v),
-        **dci(codes, v, seed=seed),
+        **mig(codes, v, levels=readout.levels),
+        **dci(codes, v, seed=seed, levels=readout.levels),
         "protocol_directions": list(directions),
         "protocol_encoder_r2": fit,
         "protocol_samples": {"train_images": train_images, "real_images": real_images, "steps": steps},

@@ -29,9 +29,9 @@ from ganzoo_directions.runs import build_generator
 from ganzoo_directions.traversal import grid_png
 
 
-def discriminator(size: int, width: int) -> nn.Module:
+def discriminator(size: int, width: int, channels: int = 3) -> nn.Module:
     """SN conv net: stride-2 convs halve the image down to 4 x 4, then one linear score."""
-    layers, ch_in, res = [], 3, size
+    layers, ch_in, res = [], channels, size
     ch = width
     while res > 4:
         layers += [

@@ -155,6 +155,10 @@ FAMILIES = [
 SMALL_BUILDS = {
     "sprites": lambda folder: _build("sprites", options={"image_size": 16}),
     "sngan-sprites": lambda folder: _build("sngan-sprites"),
+    "shapes3d": lambda folder: _build("shapes3d", options={"image_size": 16}),
+    "dsprites": lambda folder: _build("dsprites", options={"image_size": 16}),
+    "sngan-dsprites": lambda folder: _build("sngan-dsprites"),
+    "stylegan2-shapes3d": lambda folder: _build("stylegan2-shapes3d"),
     **{
         f.name: (lambda folder, f=f: _build(f.name, weights=str(f.make(folder)), options=f.options))
         for f in FAMILIES

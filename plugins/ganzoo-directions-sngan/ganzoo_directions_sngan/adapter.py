@@ -122,18 +122,15 @@ class SNGANGenerator(GeneratorAdapter):
         return self.net.model[0](latents)  # (n, 4 * 4 * c0)
 
 
-SHIPPED_WEIGHTS = "sngan-sprites.safetensors"
+class EmbeddedSNGAN(SNGANGenerator):
+    """An SNGAN this project trained on one of its renderers; the weights ship inside this plugin
+    (``weights/<shipped_weights>``, fp16 safetensors whose metadata give the widths, the latent size
+    and the image channels), so it works offline. Subclasses set ``name``, ``summary``,
+    ``shipped_weights`` and say how to read the renderer's factors off an image."""
 
-
-class SNGANSpritesGenerator(SNGANGenerator):
-    """The embedded default: a small SNGAN trained by this project on `sprites` renders (32 px, z in
-    R^16; ``scripts/train_sprites_gan.py``). Its weights ship inside this plugin, so it works offline.
-    Its factors are read with the sprites plugin's regressor when that plugin is installed."""
-
-    name = "sngan-sprites"
-    summary = "embedded default: small SNGAN trained on sprites (32 px, z 16), weights ship with the plugin"
     options: dict[str, Option] = {}
     recommended_steps = 2000
+    shipped_weights: str = ""
 
     def __init__(self, weights: str | None = None, **options) -> None:
         from importlib.resources import as_file, files
@@ -142,7 +139,7 @@ class SNGANSpritesGenerator(SNGANGenerator):
         if weights is not None:
             self._init_from(fetch_file(weights))
             return
-        with as_file(files("ganzoo_directions_sngan").joinpath("weights", SHIPPED_WEIGHTS)) as path:
+        with as_file(files("ganzoo_directions_sngan").joinpath("weights", self.shipped_weights)) as path:
             self._init_from(Path(path))
 
     def _init_from(self, path: Path) -> None:
@@ -152,18 +149,32 @@ class SNGANSpritesGenerator(SNGANGenerator):
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
             channels, latent_dim = json.loads(meta["channels"]), int(meta["latent_dim"])
+            image_channels = int(meta.get("image_channels", 3))
         except Exception as exc:
-            raise CheckpointError(f"{path}: not an sngan-sprites weights file ({exc})") from None
+            raise CheckpointError(f"{path}: not an {self.name} weights file ({exc})") from None
         self.config.update(
-            arch="custom", channels=",".join(map(str, channels)), latent_dim=latent_dim, image_channels=3
+            arch="custom",
+            channels=",".join(map(str, channels)),
+            latent_dim=latent_dim,
+            image_channels=image_channels,
         )
-        self.model_config = ResNetGeneratorConfig(tuple(channels), latent_dim, 3)
-        self.image_channels = 3
+        self.model_config = ResNetGeneratorConfig(tuple(channels), latent_dim, image_channels)
+        self.image_channels = image_channels
         self.net = ResNetGenerator(self.model_config).eval()
         self._load(path)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "options": {}}  # weights None = the shipped file; fingerprint pins it
+
+
+class SNGANSpritesGenerator(EmbeddedSNGAN):
+    """The embedded default: a small SNGAN trained by this project on `sprites` renders (32 px, z in
+    R^16; ``scripts/train_sprites_gan.py``). Its factors are read with the sprites plugin's regressor
+    when that plugin is installed."""
+
+    name = "sngan-sprites"
+    summary = "embedded default: small SNGAN trained on sprites (32 px, z 16), weights ship with the plugin"
+    shipped_weights = "sngan-sprites.safetensors"
 
     def factor_readout(self) -> FactorReadout | None:
         try:
@@ -171,3 +182,22 @@ class SNGANSpritesGenerator(SNGANGenerator):
         except ImportError:
             return None
         return factor_readout(self.device, self.image_size)
+
+
+class SNGANDSpritesGenerator(EmbeddedSNGAN):
+    """A small SNGAN trained by this project on the ``dsprites`` renderer's factor grid (32 px, one
+    channel, z in R^16; ``scripts/train_testbed_gan.py``, docs/testbeds.md). Its factors are read with
+    the testbeds plugin's classifier when that plugin is installed."""
+
+    name = "sngan-dsprites"
+    summary = (
+        "small SNGAN trained on the dSprites grid (32 px, 1 channel, z 16), weights ship with the plugin"
+    )
+    shipped_weights = "sngan-dsprites.safetensors"
+
+    def factor_readout(self) -> FactorReadout | None:
+        try:
+            from ganzoo_directions_testbeds.readout import factor_readout
+        except ImportError:
+            return None
+        return factor_readout("dsprites", self.device, self.image_size)

@@ -2,10 +2,11 @@
 
 from ganzoo_directions.hookspecs import hookimpl
 
-from .adapter import SNGANGenerator, SNGANSpritesGenerator
+from .adapter import SNGANDSpritesGenerator, SNGANGenerator, SNGANSpritesGenerator
 
 
 @hookimpl
 def register_generators(register):
     register(SNGANGenerator)
     register(SNGANSpritesGenerator)
+    register(SNGANDSpritesGenerator)

@@ -10,7 +10,7 @@ import torch
 
 from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import fetch_file
-from ganzoo_directions.interfaces import GeneratorAdapter, Option
+from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option
 from ganzoo_directions.weights import read_weights
 
 from .model import Generator, StyleGAN2Config
@@ -52,9 +52,19 @@ def infer_config(state: dict[str, torch.Tensor], lr_mlp: float) -> StyleGAN2Conf
     )
 
 
+def unflatten_g_ema(data: dict[str, Any]) -> dict[str, Any]:
+    """A safetensors file holds flat names: ``g_ema.<param>`` keys become the nested ``g_ema`` dict of
+    rosinality's ``.pt`` layout (other keys, such as ``latent_avg``, stay at the top)."""
+    if not any(k.startswith("g_ema.") for k in data):
+        return data
+    g_ema = {k.removeprefix("g_ema."): v for k, v in data.items() if k.startswith("g_ema.")}
+    return {"g_ema": g_ema, **{k: v for k, v in data.items() if not k.startswith("g_ema.")}}
+
+
 class StyleGAN2Generator(GeneratorAdapter):
-    """StyleGAN2 (rosinality's checkpoint layout, e.g. ``stylegan2-ffhq-config-f.pt``, or NVIDIA's
-    official StyleGAN2-ADA-PyTorch ``.pkl``, read without unpickling code).
+    """StyleGAN2 (rosinality's checkpoint layout, e.g. ``stylegan2-ffhq-config-f.pt``, the same layout as
+    safetensors with ``g_ema.``-prefixed names and ``latent_avg``, or NVIDIA's official
+    StyleGAN2-ADA-PyTorch ``.pkl``, read without unpickling code).
 
     Latents are w = mapping(z) (``space=w``, the default and the paper's choice), truncated toward
     the mean w when ``truncation < 1``; a shift moves every W+ entry, or only those in ``layers``. The
@@ -98,7 +108,7 @@ class StyleGAN2Generator(GeneratorAdapter):
                 state, latent_avg, facts = to_rosinality(g_ema)
                 model_config = replace(infer_config(state, lr_mlp=0.01), conv_clamp=facts["conv_clamp"])
             else:
-                data = read_weights(path)
+                data = unflatten_g_ema(read_weights(path))
                 state = data.get("g_ema", data)
                 if not isinstance(state, dict):
                     raise CheckpointError(f"{path}: 'g_ema' is not a state dict")
@@ -195,3 +205,35 @@ class StyleGAN2Generator(GeneratorAdapter):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "layers": self.layers}
+
+
+class StyleGAN2Shapes3DGenerator(StyleGAN2Generator):
+    """A small StyleGAN2 this project trained on the ``shapes3d`` renderer's factor grid (32 px, w in
+    R^32, 4 mapping layers; ``scripts/train_testbed_gan.py``, docs/testbeds.md). Its weights ship inside
+    this plugin in rosinality's layout (fp16 safetensors) and load through this adapter's own reading
+    and checking code, so directions live in its W, on W+ layer ranges, with truncation, like any
+    StyleGAN2. Its factors are read with the testbeds plugin's classifier when that plugin is installed.
+    """
+
+    name = "stylegan2-shapes3d"
+    summary = "small StyleGAN2 trained on the 3D Shapes grid (32 px, W 32-dim), weights ship with the plugin"
+    options = {k: v for k, v in StyleGAN2Generator.options.items() if k in ("truncation", "layers", "space")}
+    recommended_steps = 2000
+    shipped_weights = "stylegan2-shapes3d.safetensors"
+
+    def __init__(self, weights: str | None = None, **options: Any) -> None:
+        if weights is not None:
+            super().__init__(weights, **options)
+            return
+        from importlib.resources import as_file, files
+
+        with as_file(files("ganzoo_directions_stylegan2").joinpath("weights", self.shipped_weights)) as path:
+            super().__init__(str(path), **options)
+        self.weights_source = None  # the shipped file; the fingerprint pins it
+
+    def factor_readout(self) -> FactorReadout | None:
+        try:
+            from ganzoo_directions_testbeds.readout import factor_readout
+        except ImportError:
+            return None
+        return factor_readout("shapes3d", self.device, self.image_size)
