@@ -29,8 +29,26 @@ from ganzoo_directions.runs import build_generator
 from ganzoo_directions.traversal import grid_png
 
 
-def discriminator(size: int, width: int, channels: int = 3) -> nn.Module:
-    """SN conv net: stride-2 convs halve the image down to 4 x 4, then one linear score."""
+class MinibatchStd(nn.Module):
+    """StyleGAN's minibatch standard deviation: appends one channel holding the mean standard deviation
+    of the features over groups of ``group`` samples, so the discriminator sees a batch's variety."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        g = min(self.group, B)
+        y = x.reshape(g, -1, C, H, W)  # (g, B/g, C, H, W)
+        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/g,)
+        y = y.reshape(-1, 1, 1, 1).repeat(g, 1, H, W)  # (B, 1, H, W)
+        return torch.cat([x, y], dim=1)
+
+
+def discriminator(size: int, width: int, channels: int = 3, minibatch_std: bool = False) -> nn.Module:
+    """SN conv net: stride-2 convs halve the image down to 4 x 4 (then, optionally, the minibatch
+    standard deviation channel and one more conv), then one linear score."""
     layers, ch_in, res = [], channels, size
     ch = width
     while res > 4:
@@ -41,6 +59,8 @@ def discriminator(size: int, width: int, channels: int = 3) -> nn.Module:
             nn.LeakyReLU(0.1),
         ]
         ch_in, ch, res = ch, ch * 2, res // 2
+    if minibatch_std:
+        layers += [MinibatchStd(), spectral_norm(nn.Conv2d(ch_in + 1, ch_in, 3, 1, 1)), nn.LeakyReLU(0.1)]
     return nn.Sequential(*layers, nn.Flatten(), spectral_norm(nn.Linear(ch_in * 16, 1)))
 
 

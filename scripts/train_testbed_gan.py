@@ -92,6 +92,27 @@ class SNGANTrainee(torch.nn.Module):
         return dict(self.net.state_dict())
 
 
+@torch.no_grad()
+def factor_coverage(renderer: str, G_ema: torch.nn.Module, latent_dim: int, n: int = 512) -> dict[str, float]:
+    """Per factor, the total-variation distance between the testbed classifier's histogram of grid
+    values on ``n`` EMA samples and the data set's uniform one (0: every value as often as in the data).
+    Empty when no classifier is shipped yet."""
+    try:
+        from ganzoo_directions_testbeds.readout import shipped
+
+        model = shipped(renderer)
+    except Exception:
+        return {}
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(321))
+    classes = model.classify(G_ema(z).clamp(-1, 1))  # (n, F)
+    names = build_generator(renderer).factor_names
+    out = {}
+    for i, (name, levels) in enumerate(zip(names, model.levels, strict=True)):
+        hist = torch.bincount(classes[:, i], minlength=levels).float() / n
+        out[name] = round(0.5 * (hist - 1 / levels).abs().sum().item(), 3)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--renderer", required=True, choices=("shapes3d", "dsprites"))
@@ -104,6 +125,7 @@ def main() -> None:
     p.add_argument("--mixing", type=float, default=0.5, help="StyleGAN2 style-mixing probability")
     p.add_argument("--d-width", type=int, default=32)
     p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update")
+    p.add_argument("--minibatch-std", action="store_true", help="StyleGAN's minibatch-stddev channel in D")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--minutes", type=float, default=90.0, help="stop after this much training time")
@@ -131,7 +153,7 @@ def main() -> None:
     else:
         G = SNGANTrainee(args.size, args.channels, args.latent_dim, channels)
         lr_g, betas_g = args.lr_g or 2e-4, (0.0, 0.9)
-    D = discriminator(args.size, args.d_width, channels)
+    D = discriminator(args.size, args.d_width, channels, minibatch_std=args.minibatch_std)
     if args.arch == "sngan":  # StyleGAN2's modulated weights are 5-D: no channels-last
         G = G.to(memory_format=torch.channels_last)
     D = D.to(memory_format=torch.channels_last)
@@ -228,6 +250,10 @@ def main() -> None:
             save_checkpoint()
             with torch.no_grad():
                 samples = G_ema(fixed_z).clamp(-1, 1)
+                coverage = factor_coverage(args.renderer, G_ema, args.latent_dim)
+            log.write(json.dumps({"step": step, "coverage_tv": coverage}) + "\n")
+            log.flush()
+            print(json.dumps({"step": step, "coverage_tv": coverage}), flush=True)
             import torchvision.utils as vutils
 
             vutils.save_image(samples * 0.5 + 0.5, args.out / "samples.png", nrow=8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ from ganzoo_directions import plugins
 from ganzoo_directions.interfaces import RunSettings
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+# A suite started in the background (`./.ci/run &`, nohup) gets SIGINT ignored, and every child process
+# inherits that: the Ctrl-C tests' children would then ignore their Ctrl-C. Act as from a terminal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

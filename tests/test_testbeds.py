@@ -80,9 +80,10 @@ def test_readout_recovers_every_factor_on_renders(name):
     # the readout's values follow the true ones on labelled real images
     images, units = readout.labelled(256, torch.Generator().manual_seed(3))
     predicted = readout.predict(images)
-    for j in range(len(GRIDS[name])):
+    for j, factor in enumerate(GRIDS[name]):
         r = np.corrcoef(predicted[:, j].numpy(), units[:, j].numpy())[0, 1]
-        assert r > 0.6, (GRIDS[name], j, r)
+        # an expected value over a symmetric shape's equivalent orientations sits between them
+        assert r > (0.4 if (name, factor) == ("dsprites", "orientation") else 0.9), (factor, r)
 
 
 @pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e[0])
@@ -118,17 +119,17 @@ def test_stylegan2_shapes3d_is_a_w_space_stylegan2():
         assert not torch.allclose(coarse.render_shifted(w, shift), G.render_shifted(w, shift))
 
 
-@pytest.mark.parametrize("name", ["sngan-dsprites", "stylegan2-shapes3d"])
-def test_benchmark_on_a_testbed_gan_scores_grid_factors(name, tmp_path):
+def test_benchmark_on_a_testbed_gan_scores_grid_factors(tmp_path):
+    # one GAN and one method: DCI fits one boosted classifier per factor value (57 here), the slow part
     out = tmp_path / "bench"
-    grid = ["--gen", name, "--methods", "random,sefa", "--seeds", "0"]
+    grid = ["--gen", "stylegan2-shapes3d", "--methods", "sefa", "--seeds", "0"]
     quick = ["--samples", "32", "--protocol-steps", "10", "--protocol-images", "200"]
     result = invoke("benchmark", *grid, *quick, "--out", str(out))
     assert result.returncode == 0, result.stderr
     import json
 
     rows = json.loads((out / "results.json").read_text())["rows"]
-    assert {r["label"] for r in rows} == {"random", "sefa"}
+    assert [r["label"] for r in rows] == ["sefa"]
     for row in rows:
         assert 0 <= row["mig"] <= 1 and 0 <= row["dci_disentanglement"] <= 1
         assert 0 <= row["dci_informativeness"] <= 1  # grid factors: a test accuracy, not an R^2
