@@ -19,8 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-GENERATORS = "stylegan2-shapes3d,sngan-dsprites,sngan-sprites"
-METHODS = "oracle,random,axes,sefa,ganspace,baseline,two-shift,centroid,centroid-ortho"
+GENERATORS = "stylegan2-shapes3d,sngan-dsprites"
+METHODS = "oracle,random,axes,sefa,ganspace,centroid-ortho,baseline,two-shift,centroid"
 #: MIG / DCI disentanglement on DeepMind's 3D Shapes, as tabulated in the FDAE paper (AAAI 2024)
 PUBLISHED_3DSHAPES = {
     "baseline": (0.168, 0.380),  # Voynov & Babenko
