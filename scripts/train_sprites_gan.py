@@ -46,22 +46,26 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, y], dim=1)
 
 
-def discriminator(size: int, width: int, channels: int = 3, minibatch_std: bool = False) -> nn.Module:
+def discriminator(
+    size: int, width: int, channels: int = 3, minibatch_std: bool = False, spectral: bool = True
+) -> nn.Module:
     """SN conv net: stride-2 convs halve the image down to 4 x 4 (then, optionally, the minibatch
-    standard deviation channel and one more conv), then one linear score."""
+    standard deviation channel and one more conv), then one linear score. ``spectral=False``: plain
+    layers (for a loss regularised otherwise, e.g. R1)."""
+    sn = spectral_norm if spectral else (lambda m: m)
     layers, ch_in, res = [], channels, size
     ch = width
     while res > 4:
         layers += [
-            spectral_norm(nn.Conv2d(ch_in, ch, 3, 1, 1)),
+            sn(nn.Conv2d(ch_in, ch, 3, 1, 1)),
             nn.LeakyReLU(0.1),
-            spectral_norm(nn.Conv2d(ch, ch, 4, 2, 1)),
+            sn(nn.Conv2d(ch, ch, 4, 2, 1)),
             nn.LeakyReLU(0.1),
         ]
         ch_in, ch, res = ch, ch * 2, res // 2
     if minibatch_std:
-        layers += [MinibatchStd(), spectral_norm(nn.Conv2d(ch_in + 1, ch_in, 3, 1, 1)), nn.LeakyReLU(0.1)]
-    return nn.Sequential(*layers, nn.Flatten(), spectral_norm(nn.Linear(ch_in * 16, 1)))
+        layers += [MinibatchStd(), sn(nn.Conv2d(ch_in + 1, ch_in, 3, 1, 1)), nn.LeakyReLU(0.1)]
+    return nn.Sequential(*layers, nn.Flatten(), sn(nn.Linear(ch_in * 16, 1)))
 
 
 def main() -> None:

@@ -126,6 +126,14 @@ def main() -> None:
     p.add_argument("--d-width", type=int, default=32)
     p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update")
     p.add_argument("--minibatch-std", action="store_true", help="StyleGAN's minibatch-stddev channel in D")
+    p.add_argument(
+        "--loss",
+        default="hinge",
+        choices=("hinge", "logistic"),
+        help="hinge with a spectrally normalised D, or StyleGAN2's non-saturating logistic loss with R1 "
+        "on a plain D",
+    )
+    p.add_argument("--r1", type=float, default=0.1, help="R1 weight gamma (logistic loss; every 16 steps)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--minutes", type=float, default=90.0, help="stop after this much training time")
@@ -153,7 +161,8 @@ def main() -> None:
     else:
         G = SNGANTrainee(args.size, args.channels, args.latent_dim, channels)
         lr_g, betas_g = args.lr_g or 2e-4, (0.0, 0.9)
-    D = discriminator(args.size, args.d_width, channels, minibatch_std=args.minibatch_std)
+    spectral = args.loss == "hinge"
+    D = discriminator(args.size, args.d_width, channels, minibatch_std=args.minibatch_std, spectral=spectral)
     if args.arch == "sngan":  # StyleGAN2's modulated weights are 5-D: no channels-last
         G = G.to(memory_format=torch.channels_last)
     D = D.to(memory_format=torch.channels_last)
@@ -217,12 +226,19 @@ def main() -> None:
                 z = torch.randn(args.batch, args.latent_dim, generator=rng)
                 mix = torch.randn(args.batch, args.latent_dim, generator=rng)
             fake = G(z, mix if random.random() < G.mixing else None)
-            d_loss = F.relu(1 - D(real)).mean() + F.relu(1 + D(fake.detach())).mean()
+            if args.loss == "hinge":
+                d_loss = F.relu(1 - D(real)).mean() + F.relu(1 + D(fake.detach())).mean()
+            else:
+                d_loss = F.softplus(-D(real)).mean() + F.softplus(D(fake.detach())).mean()
+                if step % 16 == 0:  # lazy R1: gamma / 2 * |grad D(real)|^2, scaled by the interval
+                    real.requires_grad_(True)
+                    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+                    d_loss = d_loss + args.r1 / 2 * grad.square().sum(dim=(1, 2, 3)).mean() * 16
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
         # generator
-        g_loss = -D(fake).mean()
+        g_loss = -D(fake).mean() if args.loss == "hinge" else F.softplus(-D(fake)).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
