@@ -104,7 +104,9 @@ def factor_coverage(renderer: str, G_ema: torch.nn.Module, latent_dim: int, n: i
     except Exception:
         return {}
     z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(321))
-    classes = model.classify(G_ema(z).clamp(-1, 1))  # (n, F)
+    device = next(G_ema.parameters()).device
+    classes = model.to(device).classify(G_ema(z.to(device)).clamp(-1, 1)).cpu()  # (n, F)
+    model.cpu()
     names = build_generator(renderer).factor_names
     out = {}
     for i, (name, levels) in enumerate(zip(names, model.levels, strict=True)):
@@ -142,6 +144,9 @@ def main() -> None:
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--device", default="cpu", help="cpu or cuda (draws stay on the CPU: same data either way)"
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--export", type=Path, default=None, help="write the EMA generator (fp16 safetensors)")
     args = p.parse_args()
@@ -150,6 +155,8 @@ def main() -> None:
     ckpt_path = args.out / "checkpoint.pt"
 
     data = build_generator(args.renderer, options={"image_size": args.size})  # the renderer: real images
+    device = torch.device(args.device)
+    renderer = build_generator(args.renderer, options={"image_size": args.size}).to(device)
     channels = data.image_channels
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -166,16 +173,17 @@ def main() -> None:
     if args.arch == "sngan":  # StyleGAN2's modulated weights are 5-D: no channels-last
         G = G.to(memory_format=torch.channels_last)
     D = D.to(memory_format=torch.channels_last)
+    G, D = G.to(device), D.to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas_g)
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(0.0, 0.9))
     rng = torch.Generator().manual_seed(args.seed + 1)
     step, trained_s = 0, 0.0
     if args.resume or args.export:
-        state = torch.load(ckpt_path, weights_only=True)
+        state = torch.load(ckpt_path, weights_only=True, map_location=device)
         G.load_state_dict(state["G"]), D.load_state_dict(state["D"]), G_ema.load_state_dict(state["G_ema"])
         opt_g.load_state_dict(state["opt_g"]), opt_d.load_state_dict(state["opt_d"])
-        rng.set_state(state["rng"])
+        rng.set_state(state["rng"].cpu())
         random.setstate((state["py_rng"][0], tuple(state["py_rng"][1]), state["py_rng"][2]))
         step, trained_s = state["step"], state["trained_s"]
     if args.export:
@@ -198,7 +206,7 @@ def main() -> None:
         print(f"exported EMA generator after {step} steps to {args.export}")
         return
 
-    fixed_z = torch.randn(64, args.latent_dim, generator=torch.Generator().manual_seed(123))
+    fixed_z = torch.randn(64, args.latent_dim, generator=torch.Generator().manual_seed(123)).to(device)
     log = open(args.out / "log.jsonl", "a")  # noqa: SIM115
     start = time.perf_counter() - trained_s
 
@@ -221,10 +229,10 @@ def main() -> None:
     while step < args.steps and (time.perf_counter() - start) < args.minutes * 60:
         for _ in range(args.d_steps):  # discriminator: hinge loss
             with torch.no_grad():
-                real = data.render_indices(data.sample_grid(args.batch, rng))
+                real = renderer.render_indices(data.sample_grid(args.batch, rng).to(device))
                 real = real.contiguous(memory_format=torch.channels_last)
-                z = torch.randn(args.batch, args.latent_dim, generator=rng)
-                mix = torch.randn(args.batch, args.latent_dim, generator=rng)
+                z = torch.randn(args.batch, args.latent_dim, generator=rng).to(device)
+                mix = torch.randn(args.batch, args.latent_dim, generator=rng).to(device)
             fake = G(z, mix if random.random() < G.mixing else None)
             if args.loss == "hinge":
                 d_loss = F.relu(1 - D(real)).mean() + F.relu(1 + D(fake.detach())).mean()

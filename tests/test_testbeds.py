@@ -106,6 +106,10 @@ def test_shipped_gan_loads_through_its_plugin(entry, registry):
 
 def test_stylegan2_shapes3d_is_a_w_space_stylegan2():
     G = build_generator("stylegan2-shapes3d")
+    # an ordinary StyleGAN2 in rosinality's layout, as safetensors: the stylegan2 generator reads it too
+    shipped = files("ganzoo_directions_stylegan2").joinpath("weights", "stylegan2-shapes3d.safetensors")
+    plain = build_generator("stylegan2", weights=str(shipped))
+    assert plain.fingerprint == G.fingerprint and torch.equal(plain.latent_avg, G.latent_avg)
     assert G.latent_space == "w" and G.model_config.n_latent == 8
     w = G.sample_latents(4, torch.Generator().manual_seed(0))
     assert not torch.allclose(w.mean(0), torch.zeros_like(w[0]), atol=0.05)  # W is not centred at 0
