@@ -123,6 +123,19 @@ def test_stylegan2_shapes3d_is_a_w_space_stylegan2():
         assert not torch.allclose(coarse.render_shifted(w, shift), G.render_shifted(w, shift))
 
 
+@pytest.mark.parametrize("name", ["shapes3d", "dsprites", "stylegan2-shapes3d", "sngan-dsprites"])
+def test_discover_with_the_default_method_on_each_testbed(name, tmp_path):
+    out = tmp_path / "run"
+    result = invoke("discover", "--gen", name, "--steps", "3", "--rca-pairs", "16", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    from ganzoo_directions.directions import DirectionSet
+
+    spec = DirectionSet.load(out).spec
+    assert spec["generator"]["name"] == name and spec["method"]["name"] == "centroid-ortho"
+    assert spec["generator"]["weights"] is None  # shipped or procedural: nothing to download
+    assert (out / "traversal.png").is_file()
+
+
 def test_benchmark_on_a_testbed_gan_scores_grid_factors(tmp_path):
     # one GAN and one method: DCI fits one boosted classifier per factor value (57 here), the slow part
     out = tmp_path / "bench"
