@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import stat
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -267,11 +268,15 @@ class RunFolder:
             yield
             return
         path = self.path / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a link: a planted .lock -> FILE would be emptied below
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as exc:
+            if path.is_symlink():
+                raise RunFolderError(f"{path} is a symbolic link, not a lock file; remove it") from None
             raise RunFolderError(f"cannot use {self.path}: {exc.strerror}") from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise RunFolderError(f"{path} is not a regular file; remove it")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -466,3 +466,15 @@ def test_a_set_for_a_generator_that_is_not_installed_names_the_distribution(regi
     result = CliRunner().invoke(cli, ["traverse", str(folder), "--out", str(tmp_path / "g.png")])
     assert result.exit_code == 1 and "'stylegan3', which is not installed" in result.output
     assert "install ganzoo-directions-stylegan3" in result.output
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(registry, tmp_path):
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    target = tmp_path / "precious.txt"
+    target.write_text("do not truncate me\n")
+    (folder / LOCK_FILE).unlink()
+    (folder / LOCK_FILE).symlink_to(target)  # planted: discover --resume used to empty the target
+    with pytest.raises(RunFolderError, match="symbolic link"), RunFolder(folder).claim(resume=True):
+        pass
+    assert target.read_text() == "do not truncate me\n"
