@@ -22,8 +22,8 @@ import contextlib
 import datetime as dt
 import json
 import os
-import stat
 import shlex
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
