@@ -389,11 +389,19 @@ class Trainer:
         self._truncate_log(self.step)
 
     def _truncate_log(self, step: int) -> None:
-        """Drop log lines written after the checkpoint we resume from (a run killed mid-way)."""
+        """Drop log lines written after the checkpoint we resume from (a run killed mid-way), and a
+        line a kill tore in half (not JSON, or no step)."""
         path = self.run_dir / LOG_NAME if self.run_dir else None
         if path is None or not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        kept = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                logged = json.loads(line).get("step")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(logged, int) and logged <= step:
+                kept.append(line)
         atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
 
     # -- the loop ---------------------------------------------------------------------------------

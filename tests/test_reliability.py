@@ -478,3 +478,17 @@ def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(registry
     with pytest.raises(RunFolderError, match="symbolic link"), RunFolder(folder).claim(resume=True):
         pass
     assert target.read_text() == "do not truncate me\n"
+
+
+def test_a_torn_last_log_line_is_dropped_on_resume(registry, tmp_path):
+    """A kill mid-write leaves half a JSON line at the end of log.jsonl: resume must not choke on it."""
+    folder = tmp_path / "run"
+    execute(request(folder, steps=4), rca_pairs=16)
+    log = folder / LOG_NAME
+    whole = log.read_text()
+    log.write_text(whole + '{"step": 4, "loss": 1.2')  # torn: no closing brace, no newline
+    resumed = execute(resume_request(folder, {"steps": ("--steps", 6)}), rca_pairs=16)
+    assert resumed.directions.spec["settings"]["steps"] == 6
+    lines = log.read_text().splitlines()
+    assert lines[: len(whole.splitlines())] == whole.splitlines()
+    assert all(json.loads(line)["step"] <= 6 for line in lines)  # every line whole again
