@@ -136,7 +136,12 @@ def project(
         starts = generator.projection_start(N * restarts, rng).view(restarts, N, -1)  # (R, N, D)
         scores = torch.stack([distance(generator.render(starts[r])) for r in range(restarts)])  # (R, N)
         latents = starts[scores.argmin(0), torch.arange(N, device=device)].clone()  # (N, D)
-        spread = starts.flatten(0, 1).std(0).mean().clamp_min(1e-3)  # the prior's scale, for the noise
+        # the prior's scale, for the noise; one start has no spread: then measure it on prior draws
+        # (from a generator of their own, so the projection's own draws stay as they were)
+        rows = starts.flatten(0, 1)  # (R * N, D)
+        if len(rows) < 2:
+            rows = generator.sample_latents(256, torch.Generator(device).manual_seed(seed + 1))
+        spread = rows.std(0).mean().clamp_min(1e-3)
     latents.requires_grad_(True)
     optimizer = torch.optim.Adam([latents], lr=lr, betas=(0.9, 0.999))
     history: list[float] = []

@@ -3,12 +3,14 @@ every first-party family recovers a generated image, the files and the bad input
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from ganzoo_directions import defaults
 from ganzoo_directions.errors import DirectionFileError, GanzooError
 from ganzoo_directions.projection import load_image, load_latents, project, psnr, save_latents
 from ganzoo_directions.runs import build_generator
@@ -24,12 +26,22 @@ def test_every_family_recovers_a_generated_image(name, registry, tmp_path):
     with torch.no_grad():
         target = G.render(z)
         start = psnr(G.render(G.projection_start(2, torch.Generator(G.device).manual_seed(0))), target)
-    steps = 20 if G.image_size >= 128 else 80  # BigGAN's smallest layout renders 128 px
-    result = G.project(target, steps=steps, restarts=4, loss="pixel")
+    steps = 20 if G.image_size >= 128 else 160  # BigGAN's smallest layout renders 128 px
+    # the default restarts: the testbed renderers' hue is a circle, and 4 starts can all miss its basin
+    result = G.project(target, steps=steps, restarts=defaults.PROJECT_RESTARTS, loss="pixel")
     assert result.latents.shape == (2, G.latent_dim) and result.loss == "pixel"
     gained = torch.tensor(result.psnr) - start
     assert min(result.psnr) >= 17 and float(gained.mean()) >= 5, (result.psnr, start.tolist())
     assert result.history[-1] < result.history[0]
+
+
+def test_one_restart_and_one_image_projects(registry):
+    """The noise scale comes from prior draws, not from the starts: one start has no spread (was NaN)."""
+    G = SMALL_BUILDS["sngan-sprites"](None)
+    with torch.no_grad():
+        target = G.render(G.sample_latents(1, torch.Generator().manual_seed(3)))
+    result = G.project(target, steps=10, restarts=1, loss="pixel")
+    assert result.latents.shape == (1, G.latent_dim) and math.isfinite(result.history[-1])
 
 
 def test_a_generator_that_does_not_opt_in_cannot_be_inverted(registry):
