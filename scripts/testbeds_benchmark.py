@@ -3,8 +3,9 @@
 Each generator's grid is a plain ``zoo-dirs benchmark`` call (resumable: run this again and finished
 cells are reused) into ``OUT/<generator>``; generators run side by side (``--jobs``, one thread each).
 The summary (``OUT/summary.md``) puts every testbed's MIG, DCI disentanglement, factor score and RCA in
-one table, mean ± std over seeds, with the published 3D Shapes numbers beside (different renders, same
-factors: compare ranges and orderings, not digits).
+one table, mean ± std over the seeds finished so far (read from each cell's metrics.json), with the
+published 3D Shapes numbers beside (different renders, same factors: compare ranges and orderings,
+not digits).
 
     python scripts/testbeds_benchmark.py --out runs/testbeds
     python scripts/testbeds_benchmark.py --out runs/testbeds --summary-only
@@ -46,30 +47,44 @@ def run_grid(generator: str, methods: str, seeds: str, out: Path, extra: list[st
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def cell(table: list[dict], label: str, metric: str) -> str:
-    for row in table:
-        if row["label"] == label and row["metric"] == metric:
-            return f"{row['mean']:.3f} ± {row['std']:.3f}" if len(row["values"]) > 1 else f"{row['mean']:.3f}"
-    return "-"
+def cell_values(folder: Path, label: str, metric: str) -> list[float]:
+    """The metric of every finished seed folder ``folder/label/s*`` (read from its metrics.json)."""
+    values = []
+    for seed_dir in sorted((folder / label).glob("s*")):
+        path = seed_dir / "metrics.json"
+        if path.is_file():
+            value = json.loads(path.read_text()).get(metric)
+            if isinstance(value, int | float):
+                values.append(float(value))
+    return values
+
+
+def cell(values: list[float]) -> str:
+    """mean ± std over seeds (n when fewer than 3)."""
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.3f} (1 seed)"
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.3f} ± {std:.3f}" + ("" if len(values) >= 3 else f" ({len(values)} seeds)")
 
 
 def summary(out: Path, generators: list[str], methods: list[str]) -> str:
-    tables = {}
-    for g in generators:
-        path = out / g / "results.json"
-        if path.is_file():
-            tables[g] = json.loads(path.read_text())["table"]
+    """One table per score: a row per method, a column per testbed (from the cells' metrics.json, so
+    a grid that is still running, or was stopped, is summarised as far as it got)."""
     lines = []
     for metric, title in COLUMNS.items():
-        header = ["directions", *tables]
-        if metric in ("mig", "dci_disentanglement"):
+        header = ["directions", *generators]
+        published = metric in ("mig", "dci_disentanglement")
+        if published:
             header.append("published, 3D Shapes")
         lines += [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for label in methods:
-            values = [cell(t, label, metric) for t in tables.values()]
-            if metric in ("mig", "dci_disentanglement"):
-                published = PUBLISHED_3DSHAPES.get(label)
-                values.append(f"{published[0 if metric == 'mig' else 1]:.3f}" if published else "")
+            values = [cell(cell_values(out / g, label, metric)) for g in generators]
+            if published:
+                known = PUBLISHED_3DSHAPES.get(label)
+                values.append(f"{known[0 if metric == 'mig' else 1]:.3f}" if known else "")
             lines.append("| " + " | ".join([label, *values]) + " |")
         lines.append("")
     return "\n".join(lines)
