@@ -27,15 +27,11 @@ from pathlib import Path
 
 import torch
 from ganzoo_directions_testbeds.readout import shipped
+from sprites_gan_quality import wasserstein_1d
 
 from ganzoo_directions.runs import build_generator
 
 TESTBED = {"stylegan2-shapes3d": "shapes3d", "sngan-dsprites": "dsprites"}
-
-
-def wasserstein_1d(a: torch.Tensor, b: torch.Tensor) -> float:
-    """W1 between two equal-size 1-D samples: the mean gap between their sorted values."""
-    return (a.sort().values - b.sort().values).abs().mean().item()
 
 
 @torch.no_grad()

@@ -68,6 +68,22 @@ def discriminator(
     return nn.Sequential(*layers, nn.Flatten(), sn(nn.Linear(ch_in * 16, 1)))
 
 
+@torch.no_grad()
+def ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    """G_ema <- decay * G_ema + (1 - decay) * G for parameters; buffers copied (BN statistics, noise)."""
+    for pe, pg in zip(G_ema.parameters(), G.parameters(), strict=True):
+        pe.lerp_(pg, 1 - decay)
+    for be, bg in zip(G_ema.buffers(), G.buffers(), strict=True):
+        be.copy_(bg)
+
+
+def write_row(log, row: dict) -> None:
+    """One JSON line into the open log and onto stdout."""
+    log.write(json.dumps(row) + "\n")
+    log.flush()
+    print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
@@ -165,11 +181,7 @@ def main() -> None:
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        with torch.no_grad():
-            for pe, pg in zip(G_ema.parameters(), G.parameters(), strict=True):
-                pe.lerp_(pg, 1 - args.ema)
-            for be, bg in zip(G_ema.buffers(), G.buffers(), strict=True):
-                be.copy_(bg)
+        ema_update(G_ema, G, args.ema)
         step += 1
         sums += torch.tensor([d_loss.item(), g_loss.item(), 1.0])
         if step % 100 == 0:
@@ -181,9 +193,7 @@ def main() -> None:
                 "minutes": elapsed / 60,
                 "steps_per_s": step / elapsed if step else 0.0,
             }
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            print(json.dumps(row), flush=True)
+            write_row(log, row)
             sums.zero_()
         if step % 1000 == 0:
             save_checkpoint()

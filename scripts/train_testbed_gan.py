@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from train_sprites_gan import discriminator
+from train_sprites_gan import discriminator, ema_update, write_row
 
 from ganzoo_directions.files import atomic_torch_save, atomic_write_bytes
 from ganzoo_directions.runs import build_generator
@@ -93,7 +93,9 @@ class SNGANTrainee(torch.nn.Module):
 
 
 @torch.no_grad()
-def factor_coverage(renderer: str, G_ema: torch.nn.Module, latent_dim: int, n: int = 512) -> dict[str, float]:
+def factor_coverage(
+    renderer: str, names: tuple[str, ...], G_ema: torch.nn.Module, latent_dim: int, n: int = 512
+) -> dict[str, float]:
     """Per factor, the total-variation distance between the testbed classifier's histogram of grid
     values on ``n`` EMA samples and the data set's uniform one (0: every value as often as in the data).
     Empty when no classifier is shipped yet."""
@@ -107,7 +109,6 @@ def factor_coverage(renderer: str, G_ema: torch.nn.Module, latent_dim: int, n: i
     device = next(G_ema.parameters()).device
     classes = model.to(device).classify(G_ema(z.to(device)).clamp(-1, 1)).cpu()  # (n, F)
     model.cpu()
-    names = build_generator(renderer).factor_names
     out = {}
     for i, (name, levels) in enumerate(zip(names, model.levels, strict=True)):
         hist = torch.bincount(classes[:, i], minlength=levels).float() / n
@@ -156,7 +157,7 @@ def main() -> None:
 
     data = build_generator(args.renderer, options={"image_size": args.size})  # the renderer: real images
     device = torch.device(args.device)
-    renderer = build_generator(args.renderer, options={"image_size": args.size}).to(device)
+    renderer = copy.deepcopy(data).to(device)  # renders on the device; grid draws stay on the CPU
     channels = data.image_channels
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -250,11 +251,7 @@ def main() -> None:
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        with torch.no_grad():
-            for pe, pg in zip(G_ema.parameters(), G.parameters(), strict=True):
-                pe.lerp_(pg, 1 - args.ema)
-            for be, bg in zip(G_ema.buffers(), G.buffers(), strict=True):
-                be.copy_(bg)
+        ema_update(G_ema, G, args.ema)
         step += 1
         sums += torch.tensor([d_loss.item(), g_loss.item(), 1.0])
         if step % 100 == 0:
@@ -266,18 +263,14 @@ def main() -> None:
                 "minutes": elapsed / 60,
                 "steps_per_s": step / elapsed if step else 0.0,
             }
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            print(json.dumps(row), flush=True)
+            write_row(log, row)
             sums.zero_()
         if step % 500 == 0:
             save_checkpoint()
             with torch.no_grad():
                 samples = G_ema(fixed_z).clamp(-1, 1)
-                coverage = factor_coverage(args.renderer, G_ema, args.latent_dim)
-            log.write(json.dumps({"step": step, "coverage_tv": coverage}) + "\n")
-            log.flush()
-            print(json.dumps({"step": step, "coverage_tv": coverage}), flush=True)
+                coverage = factor_coverage(args.renderer, data.factor_names, G_ema, args.latent_dim)
+            write_row(log, {"step": step, "coverage_tv": coverage})
             import torchvision.utils as vutils
 
             vutils.save_image(samples * 0.5 + 0.5, args.out / "samples.png", nrow=8)

@@ -86,16 +86,15 @@ class FactorClassifier(nn.Module):
 def shipped(renderer: str) -> FactorClassifier:
     """The shipped classifier of ``renderer`` (read once per process)."""
     from safetensors import safe_open
-    from safetensors.torch import load
 
     path = files("ganzoo_directions_testbeds").joinpath("weights", weights_file(renderer))
     if not path.is_file():
         raise GanzooError(f"no factor readout shipped for {renderer!r} (scripts/train_testbed_readout.py)")
-    data = path.read_bytes()
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
+        state = {k: f.get_tensor(k).float() for k in f.keys()}  # noqa: SIM118
     model = FactorClassifier(tuple(json.loads(meta["levels"])), int(meta["channels"]))
-    model.load_state_dict({k: v.float() for k, v in load(data).items()})
+    model.load_state_dict(state)
     return model.eval().requires_grad_(False)
 
 
