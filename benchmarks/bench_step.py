@@ -15,7 +15,8 @@ timed in interleaved rounds, so that machine drift falls on all of them alike):
   a host sync (``loss.item()``) every step; ``reference / step`` is the speed-up.
 
     python benchmarks/bench_step.py --gen sngan-sprites --batch 32 --device cpu
-    python benchmarks/bench_step.py --gen stylegan2 -g size=1024 --batch 8 --methods two-shift --device cuda
+    python benchmarks/bench_step.py --gen stylegan2 --random-weights -g size=1024 --batch 8 \
+        --methods two-shift --device cuda
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def main() -> None:
     p.add_argument("--gen", default="sngan-sprites")
     p.add_argument("-g", "--gen-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--weights", default=None)
+    p.add_argument("--random-weights", action="store_true", help="an untrained generator (timing only)")
     p.add_argument("--methods", default="baseline,two-shift,centroid")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--directions", type=int, default=0, help="0: 128 capped at the latent dimension")
@@ -197,7 +199,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     generator = build_generator(
-        args.gen, weights=args.weights, options=parse_key_values(args.gen_option, flag="-g"), device=device
+        args.gen,
+        weights=args.weights,
+        options=parse_key_values(args.gen_option, flag="-g"),
+        device=device,
+        random_weights=args.random_weights,
     )
     K = args.directions or min(128, generator.max_directions)
     results = []

@@ -88,6 +88,8 @@ class BenchmarkPlan:
     seeds: list[int]
     out: Path
     generator_options: dict[str, str] = field(default_factory=dict)
+    weights: str | None = None  # as discover's --weights (a registered name, a path, hf:...)
+    random_weights: bool = False  # an untrained generator, asked for (tests, timing)
     steps: int = 0  # 0: the generator's recommended steps
     num_directions: int = 0  # 0: 128 capped at the latent dimension
     metrics: tuple[str, ...] = DEFAULT_METRICS
@@ -124,10 +126,11 @@ def _train(plan: BenchmarkPlan, variant: Variant, seed: int, folder: Path, repor
             plan.generator,
             variant.method,
             dict(plan.generator_options),
-            None,
+            plan.weights,
             dict(variant.params),
             settings,
             given,
+            plan.random_weights,
         )
     request.settings.reporter = reporter
     execute(request, device=plan.device, rca_pairs=plan.eval.samples)

@@ -29,6 +29,7 @@ RESUME_FIELDS = {
     "gen_options": "generator_options",
     "params": "params",
     "weights": "weights",
+    "random_weights": "random_weights",
     "steps": "steps",
     "num_directions": "num_directions",
     "batch": "batch_size",
@@ -122,6 +123,27 @@ allow_mismatch_option = click.option(
     is_flag=True,
     help="Apply the set even if the generator's weights differ from those it was made for.",
 )
+#: commands that train: which generator weights
+weights_option = click.option(
+    "--weights",
+    default=None,
+    help="Generator weights: a registered name (zoo-dirs list), a local file or folder, or "
+    "hf:OWNER/NAME/FILE[@REVISION]. [default: the generator's default checkpoint, downloaded into "
+    "the Hugging Face cache; generators without one refuse]",
+)
+random_weights_option = click.option(
+    "--random-weights",
+    is_flag=True,
+    help="Train on an untrained (randomly initialised) generator: for tests and timing only. "
+    "Recorded in the run.",
+)
+#: commands that read a set: the user's copy of the generator's weights, checked by fingerprint
+set_weights_option = click.option(
+    "--weights",
+    default=None,
+    help="Your copy of the generator's weights, if not where the set says (a path, a registered "
+    "name or hf:...); checked against the fingerprint the set records.",
+)
 
 
 def parse_direction_list(
@@ -156,24 +178,27 @@ def cli() -> None:
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(as_json: bool) -> None:
-    """List generators and methods, with the plugin distribution each comes from."""
+    """List generators and methods, with the plugin distribution each comes from, and the public
+    checkpoints each generator knows by name (--weights NAME)."""
     from .plugins import get_registry
+    from .pretrained import describe_registry
 
     registry = get_registry()
     rows = []
     for kind, entries in (("generator", registry.generators), ("method", registry.methods)):
         for name, entry in entries.items():
             declared = entry.cls.options if kind == "generator" else entry.cls.hyperparameters
-            rows.append(
-                {
-                    "kind": kind,
-                    "name": name,
-                    "summary": entry.cls.summary,
-                    "distribution": entry.plugin.distribution,
-                    "version": entry.plugin.version,
-                    "settings": {k: opt.default for k, opt in declared.items()},
-                }
-            )
+            row = {
+                "kind": kind,
+                "name": name,
+                "summary": entry.cls.summary,
+                "distribution": entry.plugin.distribution,
+                "version": entry.plugin.version,
+                "settings": {k: opt.default for k, opt in declared.items()},
+            }
+            if kind == "generator":
+                row["weights"] = describe_registry(entry.cls)
+            rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -188,7 +213,19 @@ def list_command(as_json: bool) -> None:
         table.add_row(
             row["kind"], row["name"], f"{row['distribution']} {row['version']}", row["summary"], settings
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    weights = Table(title="registered weights (--weights NAME)", show_lines=False)
+    for column in ("generator", "name", "license", "summary", "source"):
+        weights.add_column(column, overflow="fold")
+    for row in rows:
+        for entry in row.get("weights", []):
+            marks = [m for m, on in (("default", entry["default"]), ("paper", entry["paper"])) if on]
+            summary = entry["summary"] + (f" ({', '.join(marks)})" if marks else "")
+            source = entry["source"] or f"manual download: {entry['homepage']}"
+            weights.add_row(row["name"], entry["name"], entry["license"], summary, source)
+    if weights.row_count:
+        console.print(weights)
 
 
 @cli.command()
@@ -282,7 +319,8 @@ def plugins() -> None:
     metavar="KEY=VALUE",
     help="A generator option (repeatable), e.g. -g latent_dim=16.",
 )
-@click.option("--weights", default=None, help="Generator weights: a local file or a Hub reference.")
+@weights_option
+@random_weights_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -347,6 +385,7 @@ def discover(
     params: tuple[str, ...],
     gen_options: tuple[str, ...],
     weights: str | None,
+    random_weights: bool,
     out: Path | None,
     resume: bool,
     device: str,
@@ -370,6 +409,7 @@ def discover(
     """
     from .interfaces import RunSettings
     from .options import parse_key_values
+    from .pretrained import normalise
     from .progress import console_reporter
     from .runs import RunFolder, RunRequest, default_run_dir, execute, pick_device, resume_request
 
@@ -389,8 +429,9 @@ def discover(
         out = out or default_run_dir(gen_name, method_name)
     gen_opts = parse_key_values(gen_options, flag="--gen-option")
     method_params = parse_key_values(params, flag="--param")
+    weights = normalise(weights)  # a path is recorded absolute: the run can be read from anywhere
     if resume:
-        parsed = {"gen_options": gen_opts, "params": method_params}
+        parsed = {"gen_options": gen_opts, "params": method_params, "weights": weights}
         given = {
             RESUME_FIELDS[param.name]: (param.opts[0], parsed.get(param.name, ctx.params[param.name]))
             for param in ctx.command.params
@@ -422,7 +463,9 @@ def discover(
             if param.name in RESUME_FIELDS
             and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
         )  # the settings the user chose: the method's recommendations fill the others
-        request = RunRequest(gen_name, method_name, gen_opts, weights, method_params, settings, given)
+        request = RunRequest(
+            gen_name, method_name, gen_opts, weights, method_params, settings, given, random_weights
+        )
     if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
         execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
         return
@@ -556,6 +599,7 @@ def _print_summary(console: Any, outcome: Any) -> None:
     "k1 then k2 (give two directions).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@set_weights_option
 @allow_mismatch_option
 @device_option
 def traverse(
@@ -569,6 +613,7 @@ def traverse(
     samples: int,
     layout: str,
     seed: int,
+    weights: str | None,
     allow_mismatch: bool,
     device: str,
 ) -> None:
@@ -581,7 +626,9 @@ def traverse(
     device = pick_device(device)
     dset = DirectionSet.load(source, device=device)
     indices = None if directions is None else [dset.index(k) for k in directions]
-    generator = generator_for(dset, device=device, allow_mismatch=allow_mismatch, where=str(source))
+    generator = generator_for(
+        dset, weights=weights, device=device, allow_mismatch=allow_mismatch, where=str(source)
+    )
     if layout == "consecutive" and out.suffix.lower() in (".gif", ".mp4"):
         raise click.BadParameter("the consecutive layout is a PNG grid; animate with the default layout")
     if layout == "consecutive" and (directions is None or len(directions) != 2):
@@ -638,9 +685,7 @@ def traverse(
     default=None,
     help="For a Hub SOURCE: pull it into this folder, where labels are saved. [default: read-only]",
 )
-@click.option(
-    "--weights", default=None, help="Your copy of the generator's weights, if not where the set says."
-)
+@set_weights_option
 @allow_mismatch_option
 @device_option
 def explore(
@@ -681,8 +726,13 @@ def explore(
         if not changed:
             return generator
         options = {**(made_for.get("options") or {}), **changed}
+        untrained = generator.weights_source is None and type(generator).needs_weights
         return build_generator(
-            made_for["name"], weights=weights or made_for.get("weights"), options=options, device=device
+            made_for["name"],
+            weights=generator.weights_source,
+            options=options,
+            device=device,
+            random_weights=untrained,
         )
 
     if magnitude_range is None:
@@ -877,6 +927,7 @@ def parse_edits(ctx: click.Context, param: click.Parameter, value: str) -> list[
     help="Grid PNG (rows: original | edited); each edited image is also written as OUT-N.png.",
 )
 @click.option("--gif", is_flag=True, help="Also write OUT.gif: the edit swept from 0 to its amount and back.")
+@set_weights_option
 @allow_mismatch_option
 @device_option
 def edit(
@@ -887,6 +938,7 @@ def edit(
     samples: int,
     out: Path,
     gif: bool,
+    weights: str | None,
     allow_mismatch: bool,
     device: str,
 ) -> None:
@@ -907,7 +959,9 @@ def edit(
     path, _ = open_source(source)
     dset = DirectionSet.load(path / FILE_NAME if path.is_dir() else path, device=device)
     moves = [(dset.index(k), eps) for k, eps in edits]  # unknown labels list the set's labels
-    generator = generator_for(dset, device=device, allow_mismatch=allow_mismatch, where=source)
+    generator = generator_for(
+        dset, weights=weights, device=device, allow_mismatch=allow_mismatch, where=source
+    )
     if latents is not None:
         z, spec = load_latents(latents)
         check_latents_generator(spec, z, generator, str(latents))
@@ -1032,9 +1086,7 @@ def push(
     help="Copy the set (and its card and pictures) into this folder. [default: leave it in the "
     "Hugging Face cache]",
 )
-@click.option(
-    "--weights", default=None, help="Your copy of the generator's weights, if not where the set says."
-)
+@set_weights_option
 @click.option(
     "--allow-mismatch",
     is_flag=True,
@@ -1054,6 +1106,8 @@ def pull(
     passed; a folder holding other files is refused unless --force.
     """
     from .hub import pull as pull_set
+    from .plugins import get_registry
+    from .pretrained import weights_note
     from .runs import generator_for, quote
 
     def check(dset: Any) -> None:
@@ -1065,9 +1119,132 @@ def pull(
         f"{dset.num_directions} directions for {made_for.get('name', '?')} "
         f"({dset.spec.get('method', {}).get('name', '?')}) in {folder}"
     )
+    if made_for.get("name") in get_registry().generators:
+        click.echo(weights_note(get_registry().generator(made_for["name"]).cls, made_for))
     if dset.labels:
         click.echo("labels: " + ", ".join(f"{k} {text}" for k, text in sorted(dset.labels.items())))
     click.echo(f"next: zoo-dirs traverse {quote(folder)} --directions 0,1,2 --samples 4 --out grid.png")
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "voynov", "ganspace", "vectors"]),
+    default="auto",
+    show_default=True,
+    help="voynov: a GANLatentDiscovery folder or deformator_N.pt; ganspace: a GANSpace .npz; vectors: "
+    "InterFaceGAN / e4e .npy / .pt (one direction per file, or (K, D)). auto: from the names.",
+)
+@click.option("--gen", "gen_name", required=True, help="The generator the directions are for.")
+@weights_option
+@click.option(
+    "-g",
+    "--gen-option",
+    "gen_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A generator option (repeatable); a file's W+ layer range sets -g layers unless given.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="New folder for the set (directions.safetensors, traversal.png); a non-empty one is refused.",
+)
+@device_option
+def import_command(
+    files: tuple[Path, ...],
+    fmt: str,
+    gen_name: str,
+    weights: str | None,
+    gen_options: tuple[str, ...],
+    out: Path,
+    device: str,
+) -> None:
+    """Bring directions shared in another tool's format into a direction set (for traverse, explore,
+    edit, evaluate and push). These formats carry no fingerprint: --gen, --weights and -g say which
+    generator the directions belong to. Files are read without unpickling."""
+    from .directions import FILE_NAME, DirectionSet
+    from .interchange import foreign_spec, read_foreign
+    from .options import parse_key_values
+    from .plugins import get_registry
+    from .ranking import rank_by_image_change
+    from .runs import build_generator, pick_device
+    from .traversal import save_traversal
+
+    if out.exists() and any(out.iterdir()):
+        raise click.BadParameter(f"{out} exists and is not empty; name a new folder", param_hint="--out")
+    foreign = read_foreign(list(files), fmt)
+    registry = get_registry()
+    entry = registry.generator(gen_name)
+    options = parse_key_values(gen_options, flag="--gen-option")
+    if foreign.layers is not None and "layers" not in options:
+        if "layers" not in entry.cls.options:
+            raise click.UsageError(
+                f"the directions act on W+ layers {foreign.layers[0]}-{foreign.layers[1]}; generator "
+                f"{gen_name!r} has no layer ranges"
+            )
+        options["layers"] = f"{foreign.layers[0]}-{foreign.layers[1]}"
+    device = pick_device(device)
+    generator = build_generator(gen_name, weights=weights, options=options, device=device)
+    if generator.latent_dim != foreign.directions.shape[1]:
+        raise click.UsageError(
+            f"the directions have dimension {foreign.directions.shape[1]}; generator {gen_name!r} "
+            f"({generator.latent_space}) has {generator.latent_dim}"
+        )
+    spec = foreign_spec(foreign, generator, plugins=[entry.plugin.distribution])
+    dset = DirectionSet(foreign.directions.to(device), None, spec)
+    dset.set_labels(foreign.labels)
+    dset.spec["ranking"] = rank_by_image_change(generator, dset, magnitude=foreign.eps_max / 2)
+    out.mkdir(parents=True, exist_ok=True)
+    dset.save(out / FILE_NAME)
+    save_traversal(out / "traversal.png", generator, dset, magnitude_range=foreign.eps_max)
+    click.echo(
+        f"imported {dset.num_directions} {foreign.fmt} directions for {gen_name} into {out} "
+        f"(eps-max {foreign.eps_max:g}, {len(dset.labels)} labelled)"
+    )
+    for note in foreign.notes:
+        click.echo(f"note: {note}")
+
+
+@cli.command()
+@click.argument("source")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="File to write (.npy, .pt or .npz), or with --split a folder.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["npy", "pt", "ganspace"]),
+    default=None,
+    help="npy / pt: (K, D) unit rows (labels in OUT.labels.txt); ganspace: a GANSpace-style .npz. "
+    "[default: from --out's extension]",
+)
+@click.option(
+    "--split", is_flag=True, help="One (1, D) file per direction, named by its label (InterFaceGAN's layout)."
+)
+def export(source: str, out: Path, fmt: str | None, split: bool) -> None:
+    """Write a direction set (a run folder, a file or a Hub OWNER/NAME) in another tool's format."""
+    from .directions import FILE_NAME, DirectionSet
+    from .hub import open_source
+    from .interchange import export_set
+
+    if fmt is None:
+        by_suffix = {".npy": "npy", ".pt": "pt", ".npz": "ganspace"}
+        if out.suffix not in by_suffix:
+            raise click.BadParameter(
+                "give --format, or an --out ending in .npy, .pt or .npz", param_hint="--out"
+            )
+        fmt = by_suffix[out.suffix]
+    path, _ = open_source(source)
+    dset = DirectionSet.load(path / FILE_NAME if path.is_dir() else path)
+    written = export_set(dset, out, fmt, split=split)
+    click.echo(f"wrote {len(written)} file(s): " + ", ".join(str(p) for p in written[:4]))
 
 
 @cli.command()
@@ -1126,6 +1303,7 @@ def pull(
 @click.option(
     "--force", is_flag=True, help="For a Hub REPO_ID: replace the set in an --out folder holding other files."
 )
+@set_weights_option
 @device_option
 def evaluate(
     source: str,
@@ -1138,6 +1316,7 @@ def evaluate(
     batch: int,
     out: Path | None,
     force: bool,
+    weights: str | None,
     device: str,
 ) -> None:
     """Measure a run folder or a Hub direction set (OWNER/NAME[@REV]) and record the metrics.
@@ -1176,6 +1355,7 @@ def evaluate(
         ppl_net=ppl_net,
         ppl_delta=ppl_delta,
         heldout_steps=heldout_steps,
+        weights=weights,
         device=pick_device(device),
         progress=bars if console.is_terminal else None,
     )
@@ -1269,6 +1449,8 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     metavar="KEY=VALUE",
     help="A generator option (repeatable), e.g. -g image_size=32.",
 )
+@weights_option
+@random_weights_option
 @click.option(
     "--steps",
     type=click.IntRange(min=1, max=MAX_STEPS),
@@ -1330,6 +1512,8 @@ def benchmark(
     variants: tuple[str, ...],
     seeds: str,
     gen_options: tuple[str, ...],
+    weights: str | None,
+    random_weights: bool,
     steps: int | None,
     num_directions: int | None,
     metrics: str,
@@ -1353,6 +1537,7 @@ def benchmark(
     from .evaluation import METRICS, EvalOptions
     from .options import parse_key_values
     from .plugins import get_registry
+    from .pretrained import choose, normalise
     from .runs import pick_device
 
     chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
@@ -1361,6 +1546,8 @@ def benchmark(
         raise click.BadParameter(
             f"unknown metrics {unknown}; valid: {', '.join(METRICS)}", param_hint="--metrics"
         )
+    weights = normalise(weights)
+    choose(get_registry().generator(gen_name).cls, weights, random_weights=random_weights)  # before any cell
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
@@ -1382,6 +1569,8 @@ def benchmark(
         seeds=seed_list,
         out=out,
         generator_options=parse_key_values(gen_options, flag="--gen-option"),
+        weights=weights,
+        random_weights=random_weights,
         steps=steps or 0,
         num_directions=num_directions or 0,
         metrics=chosen,

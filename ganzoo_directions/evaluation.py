@@ -48,6 +48,7 @@ class EvalOptions:
     protocol_top: int = 0  # directions the MIG/DCI encoder regresses; 0: one per known factor
     protocol_steps: int = defaults.PROTOCOL_STEPS  # training steps of that encoder
     protocol_images: int = defaults.PROTOCOL_IMAGES  # generated images it trains on (real: 2/5 of it)
+    weights: str | None = None  # the user's copy of the generator's weights (checked by fingerprint)
     device: str = "cpu"
     progress: Callable[[str, int], Callable[[int], None]] | None = field(default=None, repr=False)
 
@@ -121,7 +122,9 @@ def evaluate(
     spec = dset.spec
     hint = "scores are only meaningful on the generator it was made for; use those weights"
     if generator is None:
-        generator = generator_for(dset, device=options.device, hint=hint, where=str(folder))
+        generator = generator_for(
+            dset, weights=options.weights, device=options.device, hint=hint, where=str(folder)
+        )
     else:
         dset.check_generator(generator, hint=hint)
     settings = spec.get("settings", {})

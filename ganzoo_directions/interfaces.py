@@ -28,9 +28,32 @@ __all__ = [
     "GeneratorAdapter",
     "KnownFactors",
     "Option",
+    "PretrainedWeights",
     "Reporter",
     "RunSettings",
 ]
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """A public checkpoint a generator plugin knows by name (``--weights NAME``), like timm's tags.
+
+    ``source`` is where the file lives, ``hf:OWNER/NAME/path/in/repo@REVISION`` pinned to a commit
+    (downloaded through the Hugging Face cache, with a progress bar, and checked against ``sha256``
+    when that is known), or ``None`` for a checkpoint that is published elsewhere only: the user
+    fetches it from ``homepage`` and passes its path. ``options`` are the generator options the
+    checkpoint implies (a resolution, a class count); the user's ``-g`` values win. ``paper`` marks
+    the checkpoint Lu et al. (or Voynov & Babenko, for that family) used.
+    """
+
+    name: str
+    source: str | None
+    summary: str
+    license: str
+    sha256: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    homepage: str | None = None
+    paper: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,18 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         ``True`` for generators that load pretrained weights from the ``weights`` argument (in
         ``__init__``, with :meth:`load_checked`). The default ``False`` makes the base constructor
         refuse ``--weights``, so a procedural generator never silently records a file it ignored.
+    ``needs_weights``
+        ``True`` when ``weights=None`` builds a *randomly initialised* model (a family of public
+        checkpoints such as BigGAN or StyleGAN2). The host then never builds it without weights
+        unless asked (``--random-weights``): it uses ``default_weights`` or refuses in one line.
+        Leave it ``False`` for generators that are complete without a file (procedural ones, or
+        ones that ship their own weights).
+    ``pretrained``
+        The public checkpoints this family knows (:class:`PretrainedWeights`), selectable with
+        ``--weights NAME`` and listed by ``zoo-dirs list``.
+    ``default_weights``
+        The name (in ``pretrained``) used when no ``--weights`` is given, or ``None``: no default,
+        the user must say which weights.
     ``live_options``
         Names of ``options`` a viewer may change while looking (``zoo-dirs explore`` shows a
         control for each: truncation, a W+ layer range); changing one rebuilds the generator with
@@ -109,6 +144,9 @@ class GeneratorAdapter(nn.Module, abc.ABC):
     latent_spaces: ClassVar[tuple[str, ...]] = ("z",)
     recommended_steps: ClassVar[int] = 200_000
     takes_weights: ClassVar[bool] = False
+    needs_weights: ClassVar[bool] = False
+    pretrained: ClassVar[tuple[PretrainedWeights, ...]] = ()
+    default_weights: ClassVar[str | None] = None
     live_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, weights: str | None = None, **options: Any) -> None:

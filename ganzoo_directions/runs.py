@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
-from . import __version__, defaults
+from . import __version__, defaults, pretrained
 from .directions import FILE_NAME, DirectionSet
-from .errors import GanzooError, RunFolderError
+from .errors import CheckpointError, GanzooError, HubError, RunFolderError
 from .files import atomic_write_bytes, atomic_write_text, describe_os_error
 from .interfaces import PERFORMANCE, RESULT, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
 from .metrics import factor_alignment, reconstructor_accuracy
@@ -65,16 +65,33 @@ def pick_device(requested: str = "auto") -> str:
 
 
 def build_generator(
-    name: str, *, weights: str | None = None, options: dict[str, Any] | None = None, device: str = "cpu"
+    name: str,
+    *,
+    weights: str | None = None,
+    options: dict[str, Any] | None = None,
+    device: str = "cpu",
+    random_weights: bool = False,
 ) -> GeneratorAdapter:
-    """The registered generator ``name``, built, frozen and moved to ``device``."""
+    """The registered generator ``name``, built, frozen and moved to ``device``.
+
+    ``weights`` is a registered checkpoint's name, a path or an ``hf:`` reference; a family that
+    would otherwise be randomly initialised gets its default checkpoint or a one-line refusal,
+    unless ``random_weights`` asks for an untrained model (:func:`ganzoo_directions.pretrained.choose`).
+    """
     cls = get_registry().generator(name).cls
+    choice = pretrained.choose(cls, weights, random_weights=random_weights)
     try:
-        generator = cls(weights=weights, **(options or {}))
-    except GanzooError:
+        generator = cls(weights=choice.source, **{**choice.options, **(options or {})})
+    except GanzooError as exc:
+        same_kind = type(exc) if type(exc) in (GanzooError, CheckpointError, HubError) else GanzooError
+        if choice.entry is not None:  # a registered checkpoint that could not be fetched
+            raise same_kind(f"{exc} (or: {pretrained.how_to_give(cls)})") from None
+        if choice.source is not None and "no such file" in str(exc) and not Path(choice.source).exists():
+            raise same_kind(f"{exc}; give the weights as {pretrained.how_to_give(cls)}") from None
         raise
     except (TypeError, ValueError) as exc:
         raise GanzooError(f"generator {name!r}: {exc}") from None
+    pretrained.verify(generator, choice)
     generator.requires_grad_(False).eval()
     return generator.to(device)
 
@@ -89,8 +106,9 @@ def generator_for(
     where: str = "",
 ) -> GeneratorAdapter:
     """The generator ``dset`` was made for (its recorded name, options and weights, or ``weights``
-    instead), built and checked against the set (:meth:`DirectionSet.check_generator`). An
-    unknown generator name says which plugin distribution made the set."""
+    instead: the user's copy, checked against the recorded fingerprint), built and checked against
+    the set (:meth:`DirectionSet.check_generator`). An unknown generator name says which plugin
+    distribution made the set; recorded weights that are not there say how to point at a copy."""
     made_for = dset.spec.get("generator", {})
     if "name" not in made_for:
         raise GanzooError(
@@ -103,11 +121,20 @@ def generator_for(
             f"{where or 'the set'} was made for generator {made_for['name']!r}, which is not installed; "
             f"install {plugins} (pip install ...)"
         )
+    recorded = made_for.get("weights")
+    local = recorded is not None and not recorded.startswith("hf:") and "/" in recorded
+    if weights is None and local and not Path(recorded).exists():
+        raise CheckpointError(
+            f"{where or 'the set'} was made with the generator weights {recorded}, which are not there; "
+            "pass --weights PATH to your copy (checked against the fingerprint the set records)"
+        )
+    cls = registry.generator(made_for["name"]).cls
     generator = build_generator(
         made_for["name"],
-        weights=weights or made_for.get("weights"),
+        weights=weights or recorded,
         options=made_for.get("options"),
         device=device,
+        random_weights=weights is None and recorded is None and cls.needs_weights,
     )
     dset.check_generator(generator, allow_mismatch=allow_mismatch, hint=hint)
     return generator
@@ -131,6 +158,8 @@ class RunRequest:
     #: settings fields the user chose; the others may take the method's recommendation (not saved:
     #: run.json records the values used, and a resumed run keeps them all)
     given: frozenset[str] = frozenset()
+    #: the user asked for an untrained generator (``--random-weights``); recorded in run.json
+    random_weights: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -139,6 +168,7 @@ class RunRequest:
                 "method": self.method,
                 "generator_options": self.generator_options,
                 "weights": self.weights,
+                "random_weights": self.random_weights,
                 "params": self.params,
                 "settings": self.settings.saved(),
                 "package_version": __version__,
@@ -160,6 +190,7 @@ class RunRequest:
                 data["weights"],
                 data["params"],
                 settings,
+                random_weights=bool(data.get("random_weights", False)),
             )
         except FileNotFoundError:
             raise RunFolderError(f"{run_dir} is not a run folder (no {RUN_FILE})") from None
@@ -366,7 +397,7 @@ def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRe
 
 
 def _saved_value(request: RunRequest, key: str) -> Any:
-    if key in ("generator", "method", "generator_options", "weights", "params"):
+    if key in ("generator", "method", "generator_options", "weights", "params", "random_weights"):
         return getattr(request, key)
     return getattr(request.settings, key)
 
@@ -400,6 +431,10 @@ def execute(
     run_dir = Path(request.settings.run_dir) if request.settings.run_dir is not None else None
     if run_dir is None:
         raise RunFolderError("a run needs a run folder")
+    # which weights, before a folder is claimed: a run that cannot start leaves nothing behind
+    request.weights = pretrained.normalise(request.weights)
+    cls = get_registry().generator(request.generator).cls
+    pretrained.choose(cls, request.weights, random_weights=request.random_weights)
     rank, _ = distributed_context()
     folder = RunFolder(run_dir)
     claim = (
@@ -422,7 +457,11 @@ def _execute_claimed(
     run_dir = folder.path
     reporter = request.settings.reporter
     generator = build_generator(
-        request.generator, weights=request.weights, options=request.generator_options, device=device
+        request.generator,
+        weights=request.weights,
+        options=request.generator_options,
+        device=device,
+        random_weights=request.random_weights,
     )
     method = build_method(request.method, request.params)
     if not request.settings.resume:

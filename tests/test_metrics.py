@@ -96,7 +96,7 @@ def test_oracle_beats_random_directions_on_the_shipped_gan():
 
 
 def test_oracle_needs_a_factor_readout(registry):
-    G = build_generator("sngan")  # a random SNGAN: no known factors
+    G = build_generator("sngan", random_weights=True)  # a random SNGAN: no known factors
     with pytest.raises(GanzooError, match="no factor readout"):
         build_method("oracle").discover(G, RunSettings())
 

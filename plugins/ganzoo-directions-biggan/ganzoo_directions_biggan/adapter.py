@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import companion_file, fetch_file
-from ganzoo_directions.interfaces import GeneratorAdapter, Option
+from ganzoo_directions.interfaces import GeneratorAdapter, Option, PretrainedWeights
 from ganzoo_directions.weights import read_weights
 
 from .deep import BigGANDeep, BigGANDeepConfig
@@ -72,6 +72,17 @@ class BigGANDeepGenerator(GeneratorAdapter):
     """
 
     takes_weights = True
+    needs_weights = True
+    pretrained = (
+        PretrainedWeights(
+            "biggan-deep-128",
+            "hf:osanseviero/BigGAN-deep-128/pytorch_model.bin@c98e5e826ec6dc3dabaa01b7703d86c34fad5342",
+            "DeepMind's BigGAN-deep 128 px (ImageNet), pytorch-pretrained-BigGAN layout, config.json beside",
+            "apache-2.0",
+            homepage="https://huggingface.co/osanseviero/BigGAN-deep-128",
+        ),
+    )
+    default_weights = "biggan-deep-128"
 
     name = "biggan-deep"
     summary = "BigGAN-deep 128/256/512 (pytorch-pretrained-BigGAN layout), ImageNet class fixed"
@@ -172,6 +183,17 @@ class BigGANGenerator(GeneratorAdapter):
     """
 
     takes_weights = True
+    needs_weights = True
+    pretrained = (
+        PretrainedWeights(
+            "biggan-128",
+            None,
+            "Brock et al.'s BigGAN 128 px ImageNet G_ema.pth (the paper's BigGAN-128)",
+            "mit (BigGAN-PyTorch)",
+            homepage="https://github.com/ajbrock/BigGAN-PyTorch (also GANLatentDiscovery's download.py)",
+            paper=True,
+        ),
+    )
 
     name = "biggan"
     summary = "BigGAN-128/256/512 (BigGAN-PyTorch G_ema layout; the paper's ImageNet model), class fixed"

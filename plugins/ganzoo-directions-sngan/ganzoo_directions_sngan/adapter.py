@@ -10,7 +10,7 @@ import torch
 
 from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import companion_file, fetch_file
-from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option
+from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option, PretrainedWeights
 
 from .model import ARCHITECTURES, ResNetGenerator, ResNetGeneratorConfig
 
@@ -32,11 +32,30 @@ class SNGANGenerator(GeneratorAdapter):
     """SNGAN ResNet generator; z ~ N(0, I).
 
     ``--weights`` takes Voynov & Babenko's model folder (``args.json`` + ``generator.pt``), a
-    ``generator.pt`` / ``.safetensors`` file, or ``hf:OWNER/NAME/path/generator.pt[@REV]``. Without
-    weights the generator is randomly initialised (useful for tests and timing only).
+    ``generator.pt`` / ``.safetensors`` file, or ``hf:OWNER/NAME/path/generator.pt[@REV]``. The
+    host builds it without weights only when asked (``--random-weights``: tests and timing).
     """
 
     takes_weights = True
+    needs_weights = True
+    pretrained = (
+        PretrainedWeights(
+            "sn-anime",
+            None,
+            "Voynov & Babenko's SN-Anime 64 px (the paper's SNGAN); folder with args.json + generator.pt",
+            "unspecified (GANLatentDiscovery release)",
+            homepage="https://github.com/anvoynov/GANLatentDiscovery (python download.py)",
+            paper=True,
+        ),
+        PretrainedWeights(
+            "sn-mnist",
+            None,
+            "Voynov & Babenko's SN-MNIST 32 px (one channel: -g arch=sn_resnet32 -g image_channels=1)",
+            "unspecified (GANLatentDiscovery release)",
+            options={"arch": "sn_resnet32", "image_channels": 1},
+            homepage="https://github.com/anvoynov/GANLatentDiscovery (python download.py)",
+        ),
+    )
 
     name = "sngan"
     summary = "SNGAN ResNet generator (Voynov & Babenko's SN-Anime 64 px / SN-MNIST 32 px layout)"
@@ -131,6 +150,8 @@ class EmbeddedSNGAN(SNGANGenerator):
     options: dict[str, Option] = {}
     recommended_steps = 2000
     shipped_weights: str = ""
+    needs_weights = False  # complete without a file: the weights ship
+    pretrained = ()
 
     def __init__(self, weights: str | None = None, **options) -> None:
         from importlib.resources import as_file, files

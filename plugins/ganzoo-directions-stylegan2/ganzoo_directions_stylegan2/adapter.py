@@ -10,7 +10,7 @@ import torch
 
 from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import fetch_file
-from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option
+from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option, PretrainedWeights
 from ganzoo_directions.weights import read_weights
 
 from .model import Generator, StyleGAN2Config
@@ -61,6 +61,10 @@ def unflatten_g_ema(data: dict[str, Any]) -> dict[str, Any]:
     return {"g_ema": g_ema, **{k: v for k, v in data.items() if not k.startswith("g_ema.")}}
 
 
+#: the commit of aaronb/StyleGAN2 (rosinality-layout conversions of NVIDIA's config-f models) registered
+_ROSINALITY_REVISION = "d9b2f23f21856b6bdfabd37de6f3d04cf39f891e"
+
+
 class StyleGAN2Generator(GeneratorAdapter):
     """StyleGAN2 (rosinality's checkpoint layout, e.g. ``stylegan2-ffhq-config-f.pt``, the same layout as
     safetensors with ``g_ema.``-prefixed names and ``latent_avg``, or NVIDIA's official
@@ -69,10 +73,30 @@ class StyleGAN2Generator(GeneratorAdapter):
     Latents are w = mapping(z) (``space=w``, the default and the paper's choice), truncated toward
     the mean w when ``truncation < 1``; a shift moves every W+ entry, or only those in ``layers``. The
     noise maps are the checkpoint's fixed buffers, so the images of a pair differ only by the shift.
-    Without ``--weights`` the generator is randomly initialised (tests, timing).
+    Without ``--weights`` the host uses ``ffhq-1024`` (downloaded once into the Hugging Face cache);
+    ``--random-weights`` builds an untrained one (tests, timing).
     """
 
     takes_weights = True
+    needs_weights = True
+    pretrained = tuple(
+        PretrainedWeights(
+            name,
+            f"hf:aaronb/StyleGAN2/stylegan2-{data}-config-f.pt@{_ROSINALITY_REVISION}",
+            f"NVIDIA's StyleGAN2 config-f {what}, converted to rosinality's layout",
+            "nvidia-source-code-license-nc (non-commercial)",
+            homepage="https://huggingface.co/aaronb/StyleGAN2",
+            paper=name == "ffhq-1024",
+        )
+        for name, data, what in (
+            ("ffhq-1024", "ffhq", "FFHQ 1024 px"),
+            ("car-512", "car", "LSUN car 512 px"),
+            ("cat-256", "cat", "LSUN cat 256 px"),
+            ("church-256", "church", "LSUN church 256 px"),
+            ("horse-256", "horse", "LSUN horse 256 px"),
+        )
+    )
+    default_weights = "ffhq-1024"
 
     name = "stylegan2"
     summary = "StyleGAN2 (rosinality layout; FFHQ config-f and any size); directions in W, W+ layer ranges"
@@ -220,6 +244,9 @@ class StyleGAN2Shapes3DGenerator(StyleGAN2Generator):
     options = {k: v for k, v in StyleGAN2Generator.options.items() if k in ("truncation", "layers", "space")}
     recommended_steps = 2000
     shipped_weights = "stylegan2-shapes3d.safetensors"
+    needs_weights = False  # complete without a file: the weights ship
+    pretrained = ()
+    default_weights = None
 
     def __init__(self, weights: str | None = None, **options: Any) -> None:
         if weights is not None:
