@@ -206,6 +206,26 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         :return: ``(n, C, H, W)`` images in ``[-1, 1]``.
         """
 
+    def shift_scale_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(n, D)`` latents whose spread around their mean sets how long shifts are
+        (:meth:`latent_spread`: ``centroid-ortho``'s eps_max, the note on long shifts).
+
+        The default is :meth:`sample_latents`. Override it where the sampler narrows what the
+        generator was trained on without the generator changing: BigGAN's truncation draws z from a
+        shrunken normal, but the generator is smooth over the N(0, I) it saw in training, so shifts
+        keep that scale. (StyleGAN's truncation is part of the W the synthesis network is given: its
+        spread, around the mean w, follows psi, and the default is right there.)
+        """
+        return self.sample_latents(n, generator)
+
+    def latent_spread(self, samples: int = 256) -> float:
+        """Median distance of :meth:`shift_scale_latents` from their mean (a fixed seed): the latent's
+        size as a shift sees it. For N(0, I) in D dimensions about sqrt(D); in StyleGAN's W the
+        distance to the mean w, not |w| (which is mostly the mean)."""
+        with torch.no_grad():
+            draws = self.shift_scale_latents(samples, torch.Generator(self.device).manual_seed(0))
+            return float((draws - draws.mean(dim=0)).norm(dim=1).median())
+
     def render_shifted(self, latents: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
         """Render ``latents`` moved by ``shifts`` (both ``(n, D)``): what a direction does.
 

@@ -577,26 +577,21 @@ def _finish_traversal(folder: RunFolder, generator: GeneratorAdapter, reporter: 
     return RunOutcome(folder.path, dset, traversal)
 
 
-def typical_latent_norm(generator: GeneratorAdapter, samples: int = 256) -> float:
-    """Mean norm of latents from the generator's prior (a fixed seed)."""
-    rng = torch.Generator(generator.device).manual_seed(0)
-    with torch.no_grad():
-        return generator.sample_latents(samples, rng).norm(dim=1).mean().item()
-
-
 def note_shift_scale(generator: GeneratorAdapter, settings: RunSettings) -> None:
-    """Tell the user when the largest shift is longer than a typical latent (it leaves the prior).
+    """Tell the user when the largest shift is longer than the latents' spread around their mean
+    (:meth:`GeneratorAdapter.latent_spread`): it leaves where the generator's latents live.
 
-    The paper's eps_max = 6 was set for latents of norm 11-22; on `sngan-sprites` (norm about 4) it
-    is 1.5 latents long. Measured there, a range relative to the latent's norm did not change how
+    The paper's eps_max = 6 was set for latents of spread 11-22; on `sngan-sprites` (spread about 4)
+    it is 1.5 spreads long. Measured there, a range relative to the spread did not change how
     disentangled the directions are (docs/results.md), so the paper's default stays, with this note.
     """
-    norm = typical_latent_norm(generator)
-    if settings.eps_max > norm:
+    spread = generator.latent_spread()
+    if settings.eps_max > spread:
         settings.reporter.message(
-            f"note: --eps-max {settings.eps_max:g} is {settings.eps_max / norm:.1f}x the typical latent norm "
-            f"({norm:.1f}) of {generator.name!r}, so the largest shifts leave the prior and traversals "
-            f"saturate; --eps-max {norm / 2:.1f} keeps them inside (docs/results.md, shift scale)"
+            f"note: --eps-max {settings.eps_max:g} is {settings.eps_max / spread:.1f}x the spread of "
+            f"{generator.name!r}'s latents around their mean ({spread:.1f}), so the largest shifts leave "
+            f"the prior and traversals saturate; --eps-max {spread / 2:.1f} keeps them inside "
+            "(docs/results.md, shift scale)"
         )
 
 

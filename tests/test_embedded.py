@@ -37,13 +37,13 @@ def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
     assert spec["generator"]["name"] == "sngan-sprites" and spec["method"]["name"] == "centroid-ortho"
     settings = spec["settings"]
     assert settings["num_directions"] == 8 and settings["eps_max"] == 2.0 and settings["lr"] == 1e-3
-    assert "typical latent norm" not in result.stderr  # its shifts stay inside the prior
+    assert "spread of" not in result.stderr  # its shifts stay inside the prior
     assert spec["ranking"]["by"] == "rca" and sorted(spec["ranking"]["order"]) == list(range(8))
     paper = invoke(
         "discover", "--method", "centroid", "--steps", "3", "--rca-pairs", "16", "--out", str(tmp_path / "p")
     )
     assert paper.returncode == 0, paper.stderr
-    assert "1.5x the typical latent norm" in " ".join(paper.stderr.split())  # eps 6 on |z| ~ 4
+    assert "1.5x the spread of 'sngan-sprites'" in " ".join(paper.stderr.split())  # eps 6 on |z| ~ 4
     assert DirectionSet.load(tmp_path / "p").spec["settings"]["num_directions"] == 16
 
 

@@ -108,3 +108,48 @@ def test_centroid_ortho_is_the_centroid_with_the_measured_changes(registry, tmp_
     )
     spec = DirectionSet.load(chosen).spec["settings"]
     assert spec["lr"] == 1e-4 and spec["num_directions"] == 2 and spec["eps_max"] == 1.5  # given ones kept
+
+
+def test_the_shift_law_reads_the_spread_around_the_mean():
+    """centroid-ortho's eps_max is half the latents' spread around their mean: in StyleGAN2's W it
+    follows psi (|w| would not), BigGAN's sampling truncation does not shrink it, and the embedded
+    SNGAN's z keeps the 2 it always derived."""
+    from ganzoo_directions.runs import build_generator, build_method
+
+    law = build_method("centroid-ortho")
+    spreads = {}
+    for psi in (1.0, 0.7, 0.5):
+        G = build_generator("stylegan2-shapes3d", options={"truncation": psi})
+        spreads[psi] = G.latent_spread()
+        draws = G.sample_latents(256, torch.Generator().manual_seed(0))
+        assert spreads[psi] < 0.9 * float(draws.norm(dim=1).median())  # not |w|: the mean w is long
+    assert spreads[0.5] == pytest.approx(0.5 * spreads[1.0], rel=0.1)  # follows psi
+    assert spreads[0.7] == pytest.approx(0.7 * spreads[1.0], rel=0.1)
+    eps = {
+        psi: law.recommended_settings(build_generator("stylegan2-shapes3d", options={"truncation": psi}))[
+            "eps_max"
+        ]
+        for psi in spreads
+    }
+    assert eps == {1.0: 1.5, 0.7: 1.0, 0.5: 0.5}  # |w| gave 2, 1.5, 1.5 (docs/results.md section 8)
+    assert law.recommended_settings(build_generator("sngan-sprites"))["eps_max"] == 2.0
+
+
+def test_biggan_shift_scale_ignores_the_sampling_truncation(tmp_path):
+    from ganzoo_directions.runs import build_generator
+
+    from .helpers import make_biggan, make_biggan_deep
+
+    weights = str(make_biggan(tmp_path))
+    free = build_generator("biggan", weights=weights, options={"class": "3", "truncation": 0.0})
+    truncated = build_generator("biggan", weights=weights, options={"class": "3", "truncation": 0.4})
+    assert float(truncated.sample_latents(256).norm(dim=1).median()) < 0.5 * free.latent_spread()
+    assert truncated.latent_spread() == pytest.approx(free.latent_spread())
+    deep_weights = str(make_biggan_deep(tmp_path))
+    deep = [
+        build_generator(
+            "biggan-deep", weights=deep_weights, options={"class": "3", "truncation": t}
+        ).latent_spread()
+        for t in (0.3, 1.0)
+    ]
+    assert deep[0] == pytest.approx(deep[1])

@@ -150,6 +150,11 @@ class BigGANDeepGenerator(GeneratorAdapter):
         torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
         return z * float(self.config["truncation"])
 
+    def shift_scale_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        # the prior BigGAN-deep was trained on (N(0, I) truncated to [-2, 2]), not the sampling truncation
+        z = torch.empty(n, self.latent_dim, device=self.device)
+        return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
+
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         classes = self.class_vector.expand(latents.shape[0], -1)
         return self.net(latents, classes, float(self.config["truncation"]))
@@ -249,6 +254,10 @@ class BigGANGenerator(GeneratorAdapter):
         if t > 0:
             return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -t, t, generator=generator)
         return z.normal_(generator=generator)
+
+    def shift_scale_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        # the N(0, I) BigGAN was trained on, not the sampling truncation (Voynov & Babenko's eps 6)
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
 
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net(latents, self.class_tensor.expand(latents.shape[0]))

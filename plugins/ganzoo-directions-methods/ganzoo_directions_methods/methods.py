@@ -77,7 +77,8 @@ class CentroidOrtho(Centroid):
     """The paper's centroid with four changes that make it find disentangled directions where the
     truth is known (docs/results.md section 7): an orthonormal deformator, the image-space
     orthogonality loss at weight 300, and, as recommended run settings, local shifts (eps_max half
-    the typical latent norm), lr 1e-3 and K = half the latent dimension."""
+    the latents' spread around their mean, :meth:`GeneratorAdapter.latent_spread`), lr 1e-3 and
+    K = half the latent dimension."""
 
     name = "centroid-ortho"
     summary = (
@@ -96,10 +97,10 @@ class CentroidOrtho(Centroid):
     }
 
     def recommended_settings(self, generator: GeneratorAdapter) -> dict[str, Any]:
-        with torch.no_grad():
-            draws = generator.sample_latents(256, torch.Generator(generator.device).manual_seed(0))
-        typical = float(draws.norm(dim=1).median())  # |z| ~ 4 on a 16-dim N(0, I)
-        eps_max = max(defaults.EPS_MIN * 2, round(typical)) / 2  # half of it, to the nearest 0.5
+        # the latents' spread around their mean: |z| ~ 4 on a 16-dim N(0, I); in StyleGAN's W the
+        # distance to the mean w (which follows psi); BigGAN's untruncated prior (docs/methods.md)
+        spread = generator.latent_spread()
+        eps_max = max(defaults.EPS_MIN * 2, round(spread)) / 2  # half of it, to the nearest 0.5
         return {
             "lr": 1e-3,
             "eps_max": eps_max,
