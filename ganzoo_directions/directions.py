@@ -25,7 +25,7 @@ import fcntl
 import json
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,17 +348,25 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def update_labels(
-    path: str | os.PathLike, assign: Mapping[int, str] | None = None, clear: Iterable[int] = ()
-) -> dict[int, str]:
-    """Change the labels of the direction file at ``path`` (a file or a run folder) and write it back
-    atomically. Under a lock, the file is re-read first, so two writers (two explorers, an explorer
-    and ``zoo-dirs label``) never lose each other's labels. Returns the labels now in the file."""
+def update_file(path: str | os.PathLike, change: Callable[[DirectionSet], Any]) -> Any:
+    """Apply ``change`` to the direction file at ``path`` (a file or a run folder) and write it back
+    atomically: the one read-modify-write every writer of a set's metadata goes through (labels,
+    recorded metrics). Under a lock the file is re-read first, so two writers (an explorer, ``zoo-dirs
+    label``, an ``evaluate`` that runs for an hour) never lose each other's changes. Returns what
+    ``change`` returns."""
     path = Path(path)
     if path.is_dir():
         path = path / FILE_NAME
     with _locked(path):
         dset = DirectionSet.load(path)
-        labels = dset.set_labels(assign, clear)
+        result = change(dset)
         dset.save(path)
-    return labels
+    return result
+
+
+def update_labels(
+    path: str | os.PathLike, assign: Mapping[int, str] | None = None, clear: Iterable[int] = ()
+) -> dict[int, str]:
+    """Change the labels of the direction file at ``path`` (:func:`update_file`). Returns the labels
+    now in the file."""
+    return update_file(path, lambda dset: dset.set_labels(assign, clear))

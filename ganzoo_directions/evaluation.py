@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from . import defaults
 from .deformators import sample_magnitudes
-from .directions import FILE_NAME, DirectionSet
+from .directions import FILE_NAME, DirectionSet, update_file
 from .errors import GanzooError
 from .files import atomic_write_text
 from .interfaces import GeneratorAdapter
@@ -132,6 +132,12 @@ def evaluate(
     eps_min = float(settings.get("eps_min", defaults.EPS_MIN))
     K = dset.num_directions
     results: dict[str, Any] = {"eval_seed": options.seed}
+    # what every requested metric needs, before any work (a missing LPIPS backbone fails now, not
+    # after an hour of RCA)
+    distance = lpips_distance(options.ppl_net, options.device) if "ppl" in options.metrics else None
+
+    def done() -> None:  # each metric is written as it completes: a later failure loses none
+        record(folder, dset, results)
 
     def bar(label: str, total: int) -> Callable[[int], None] | None:
         return options.progress(label, total) if options.progress else None
@@ -161,6 +167,7 @@ def evaluate(
             results["rca"] = rca
             results["rca_per_direction"] = per_direction.tolist()
             results.update(rca_pairs=options.samples, rca_chance=1.0 / K)
+            done()
     if "heldout_rca" in options.metrics:
         R = train_heldout_reconstructor(
             generator,
@@ -174,8 +181,9 @@ def evaluate(
         )
         results["heldout_rca"] = accuracy(R, options.seed + 7)
         results.update(heldout_rca_steps=options.heldout_steps, rca_chance=1.0 / K)
-    if "ppl" in options.metrics:
-        distance, label = lpips_distance(options.ppl_net, options.device)
+        done()
+    if distance is not None:
+        distance, label = distance
         results.update(
             path_length(
                 generator,
@@ -191,6 +199,7 @@ def evaluate(
             )
         )
         results["ppl_distance"] = label
+        done()
     if "ranking" not in spec:  # older files and Hub sets: rank them now (the protocol's top-k uses it)
         spec["ranking"] = rank_by_image_change(generator, dset, magnitude=eps_max / 2)
     readout = generator.factor_readout() if {"factors", "mig", "dci"} & set(options.metrics) else None
@@ -211,6 +220,7 @@ def evaluate(
                 )
             )
             results.update(ranking_agreement(spec, {**dset.metrics, **results}))
+            done()
     if {"mig", "dci"} & set(options.metrics):
         if readout is None or readout.labelled is None:
             results["protocol_note"] = f"generator {generator.name!r} has no labelled real images"
@@ -256,10 +266,18 @@ def ranking_agreement(spec: dict[str, Any], metrics: dict[str, Any]) -> dict[str
 def record(folder: Path, dset: DirectionSet, results: dict[str, Any]) -> None:
     """Merge ``results`` into the direction file's metadata, then into ``metrics.json`` (each
     atomically; in this order, so a failure between the two leaves no metrics.json claiming scores
-    the set does not hold)."""
+    the set does not hold). The file is re-read under the label lock (:func:`update_file`): labels
+    saved while an evaluation ran are kept. A ranking this evaluation computed for a set without one
+    is stored too."""
+
+    def merge(on_disk: DirectionSet) -> None:
+        on_disk.metrics.update(results)
+        if "ranking" not in on_disk.spec and "ranking" in dset.spec:
+            on_disk.spec["ranking"] = dset.spec["ranking"]
+
+    update_file(folder / FILE_NAME, merge)
+    dset.metrics.update(results)
     path = folder / METRICS_FILE
     existing = json.loads(path.read_text()) if path.is_file() else {}
     existing.update(results)
-    dset.metrics.update(results)
-    dset.save(folder / FILE_NAME)
     atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True) + os.linesep)

@@ -8,6 +8,45 @@ from typing import Any
 
 from rich.console import Console
 
+#: a schedule longer than this gets a note when the first speed is known (a real GAN on a CPU)
+LONG_SCHEDULE_S = 24 * 3600
+
+
+def format_rate(steps_per_s: float) -> str:
+    """``"2.4 steps/s"``, or seconds per step below one step a second (``"52 s/step"``), so a slow run
+    never reads ``0.0 steps/s``."""
+    if steps_per_s >= 1:
+        return f"{steps_per_s:.1f} steps/s"
+    if steps_per_s <= 0:
+        return "- s/step"
+    seconds = 1 / steps_per_s
+    return f"{seconds:.2f} s/step" if seconds < 10 else f"{seconds:.0f} s/step"
+
+
+def format_duration(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"``, ``"5.3 h"``, ``"63 days"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def schedule_note(step: int, total: int, steps_per_s: float) -> str | None:
+    """A note when the steps left take longer than :data:`LONG_SCHEDULE_S` at the measured speed."""
+    if steps_per_s <= 0:
+        return None
+    left = (total - step) / steps_per_s
+    if left <= LONG_SCHEDULE_S:
+        return None
+    return (
+        f"note: at {format_rate(steps_per_s)} the {total - step} steps left take about "
+        f"{format_duration(left)} here; fewer --steps, or a GPU (docs/performance.md, docs/scaling.md). "
+        "Ctrl-C saves a checkpoint; --resume continues"
+    )
+
 
 def _format_stats(stats: Mapping[str, float]) -> str:
     parts = [f"loss {stats['loss']:.3f}", f"RCA {stats['acc']:.2f}", f"|eps err| {stats['mae']:.2f}"]
@@ -40,8 +79,10 @@ class RichReporter:
             transient=False,
         )
         self.task: Any = None
+        self.total, self.noted = 0, False
 
     def start(self, total_steps: int, first_step: int) -> None:
+        self.total = total_steps
         self.progress.start()
         self.task = self.progress.add_task(
             self.label, total=total_steps, completed=first_step, rate="", stats=""
@@ -50,7 +91,11 @@ class RichReporter:
     def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
         fields = {}
         if stats is not None:
-            fields = {"rate": f"{stats['steps_per_s']:.1f} steps/s", "stats": _format_stats(stats)}
+            fields = {"rate": format_rate(stats["steps_per_s"]), "stats": _format_stats(stats)}
+            note = None if self.noted else schedule_note(step, self.total, stats["steps_per_s"])
+            if note is not None:
+                self.noted = True
+                self.message(note)
         self.progress.update(self.task, completed=step, **fields)
 
     def message(self, text: str) -> None:
@@ -65,7 +110,7 @@ class LineReporter:
 
     def __init__(self, console: Console, label: str, min_interval: float = 5.0) -> None:
         self.console, self.label, self.min_interval = console, label, min_interval
-        self.total, self.last = 0, 0.0
+        self.total, self.last, self.noted = 0, 0.0, False
 
     def start(self, total_steps: int, first_step: int) -> None:
         self.total = total_steps
@@ -77,12 +122,16 @@ class LineReporter:
             return
         self.last = now
         rate = stats["steps_per_s"]
-        left = (self.total - step) / rate if rate > 0 else float("nan")
+        left = format_duration((self.total - step) / rate) if rate > 0 else "?"
         self.console.print(
-            f"step {step}/{self.total}  {rate:.1f} steps/s  {left:.0f}s left  " + _format_stats(stats),
+            f"step {step}/{self.total}  {format_rate(rate)}  {left} left  " + _format_stats(stats),
             highlight=False,
             soft_wrap=True,
         )
+        note = None if self.noted else schedule_note(step, self.total, rate)
+        if note is not None:
+            self.noted = True
+            self.message(note)
 
     def message(self, text: str) -> None:
         self.console.print(text, highlight=False, soft_wrap=True)

@@ -240,3 +240,33 @@ def test_two_processes_with_one_seed_write_identical_directions(tmp_path):
 
     assert torch.equal(sets[0].directions, sets[1].directions)
     assert sets[0].metrics["rca"] == sets[1].metrics["rca"]
+
+
+def test_progress_shows_seconds_per_step_and_warns_of_a_schedule_of_days():
+    """A real GAN on a CPU: 0.02 steps/s reads '50 s/step', not '0.0 steps/s', and the first speed
+    says how long the steps left take when that is more than a day."""
+    import io
+
+    from rich.console import Console
+
+    from ganzoo_directions.progress import LineReporter, format_rate
+
+    assert (
+        format_rate(2.44) == "2.4 steps/s"
+        and format_rate(0.4) == "2.50 s/step"
+        and format_rate(0.02) == "50 s/step"
+    )
+    out = io.StringIO()
+    reporter = LineReporter(Console(file=out, width=80), "centroid on biggan", min_interval=0)
+    reporter.start(200_000, 0)
+    stats = {"loss": 1.0, "acc": 0.5, "mae": 0.1, "steps_per_s": 0.02}
+    reporter.advance(25, stats)
+    reporter.advance(50, stats)
+    text = out.getvalue()
+    assert "50 s/step" in text and "0.0 steps/s" not in text
+    assert text.count("note: at 50 s/step the 199975 steps left take about 116 days") == 1
+    quick = io.StringIO()
+    fast = LineReporter(Console(file=quick, width=80), "fast", min_interval=0)
+    fast.start(2000, 0)
+    fast.advance(25, {**stats, "steps_per_s": 6.0})
+    assert "note" not in quick.getvalue() and "6.0 steps/s" in quick.getvalue()

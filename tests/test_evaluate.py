@@ -104,3 +104,38 @@ def test_evaluate_and_compare_on_the_command_line(trained_run, tmp_path):
     empty = _fake_run(tmp_path / "empty", "baseline", 0, {})
     result = invoke("compare", str(empty))
     assert result.returncode != 0 and "run `zoo-dirs evaluate" in result.stderr
+
+
+def test_evaluate_keeps_every_finished_metric_and_labels_saved_meanwhile(trained_run, tmp_path, monkeypatch):
+    """A failure after RCA keeps RCA (metrics.json and the file); a missing LPIPS backbone fails before
+    any work; labels written while an evaluation runs survive its write."""
+    import shutil
+
+    from ganzoo_directions import evaluation
+    from ganzoo_directions.directions import update_labels
+    from ganzoo_directions.errors import GanzooError
+
+    folder = tmp_path / "run"
+    shutil.copytree(trained_run, folder)
+    (folder / "metrics.json").unlink(missing_ok=True)
+    real_accuracy = evaluation.reconstructor_accuracy
+
+    def accuracy_then_label(*args, **kwargs):  # a label saved (by the explorer) while RCA is measured
+        update_labels(folder, {1: "zoom"})
+        return real_accuracy(*args, **kwargs)
+
+    def broken_ppl(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(evaluation, "reconstructor_accuracy", accuracy_then_label)
+    monkeypatch.setattr(evaluation, "path_length", broken_ppl)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        evaluate(folder, EvalOptions(metrics=("rca", "ppl"), samples=32, ppl_net="pixel"))
+    kept = json.loads((folder / "metrics.json").read_text())
+    assert "rca" in kept and DirectionSet.load(folder).metrics["rca"] == kept["rca"]
+    assert DirectionSet.load(folder).labels == {1: "zoom"}
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.setattr(evaluation, "reconstructor_accuracy", lambda *a, **k: pytest.fail("worked first"))
+    with pytest.raises(GanzooError, match="LPIPS-vgg needs"):
+        evaluate(folder, EvalOptions(metrics=("rca", "ppl"), samples=32, ppl_net="vgg"))
