@@ -36,6 +36,7 @@ SETTING_KEYS: dict[str, type] = {
     "batch_size": int,
     "num_directions": int,
     "reconstructor": str,
+    "reconstructor_size": int,
 }
 #: the scores a benchmark reports by default, in table order
 DEFAULT_METRICS = defaults.BENCHMARK_METRICS

@@ -38,6 +38,7 @@ RESUME_FIELDS = {
     "eps_max": "eps_max",
     "eps_min": "eps_min",
     "reconstructor": "reconstructor",
+    "reconstructor_size": "reconstructor_size",
     "checkpoint_every": "checkpoint_every",
     "log_every": "log_every",
     "channels_last": "channels_last",
@@ -98,13 +99,15 @@ class PluginName(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from .errors import UnknownNameError
+        from .plugins import FIRST_PARTY
 
         try:
             names = self._names()
         except GanzooError as exc:
             self.fail(str(exc), param, ctx)
         if value not in names:
-            self.fail(str(UnknownNameError(self.kind, value, names)), param, ctx)
+            error = UnknownNameError(self.kind, value, names, provided_by=FIRST_PARTY.get(value))
+            self.fail(str(error), param, ctx)
         return value
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
@@ -304,6 +307,13 @@ def plugins() -> None:
     "siamese: sees only the change between the images, one feature per direction.",
 )
 @click.option(
+    "--reconstructor-size",
+    type=click.IntRange(min=0),
+    default=0,
+    help=f"Side in pixels the reconstructor sees; larger images are resized to it (anti-aliased). "
+    f"[default: {defaults.RECONSTRUCTOR_SIZE}]",
+)
+@click.option(
     "-p",
     "--param",
     "params",
@@ -382,6 +392,7 @@ def discover(
     eps_max: float,
     eps_min: float,
     reconstructor: str,
+    reconstructor_size: int,
     params: tuple[str, ...],
     gen_options: tuple[str, ...],
     weights: str | None,
@@ -452,6 +463,7 @@ def discover(
             checkpoint_every=checkpoint_every,
             log_every=log_every,
             reconstructor=reconstructor,
+            reconstructor_size=reconstructor_size,
             channels_last=channels_last,
             amp=amp,
             compile=compile_,
@@ -599,6 +611,13 @@ def _print_summary(console: Any, outcome: Any) -> None:
     "k1 then k2 (give two directions).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@click.option(
+    "--tile",
+    type=click.IntRange(min=0),
+    default=defaults.TRAVERSE_TILE,
+    show_default=True,
+    help="Largest tile side in pixels (larger images are downsampled); 0: the generator's full size.",
+)
 @set_weights_option
 @allow_mismatch_option
 @device_option
@@ -613,6 +632,7 @@ def traverse(
     samples: int,
     layout: str,
     seed: int,
+    tile: int,
     weights: str | None,
     allow_mismatch: bool,
     device: str,
@@ -649,6 +669,7 @@ def traverse(
         seed=seed,
         frames=frames,
         fps=fps,
+        max_tile=tile,
     )
     click.echo(f"wrote {out}")
 

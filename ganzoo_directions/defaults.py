@@ -21,6 +21,9 @@ MAX_STEPS = 100_000_000  # 500x the paper's 2e5; more is a typo, not a run
 #: reconstructor kinds (``auto`` picks LeNet up to 64 px, ResNet-18 above)
 RECONSTRUCTORS = ("lenet", "lenet-gn", "resnet18", "siamese")
 RECONSTRUCTOR = "auto"
+#: images larger than this are resized (anti-aliased) before R, as Voynov & Babenko's
+#: shift_predictor_size: a 1024 px pair costs ResNet-18 ~240 GFLOP at full size; 0 in a run = this
+RECONSTRUCTOR_SIZE = 128
 AMP_MODES = ("auto", "bf16", "off")
 
 # -- evaluation (``zoo-dirs evaluate``; :class:`ganzoo_directions.evaluation.EvalOptions`) ----------
@@ -47,6 +50,7 @@ BENCHMARK_PROTOCOL_IMAGES = 5000
 
 # -- traversals and the explorer ------------------------------------------------------------------
 TRAVERSE_STEPS = 7  # magnitudes per row of a PNG grid
+TRAVERSE_TILE = 256  # largest tile side of a traversal picture (a 1024 px GAN's grid stays a few MB); 0: full
 ANIMATION_FRAMES = 24  # frames of one GIF/MP4 loop (-range -> +range -> -range)
 ANIMATION_FPS = 12.0
 EXPLORE_HOST = "127.0.0.1"  # the explorer listens on this machine only unless told otherwise

@@ -13,12 +13,27 @@ class GanzooError(Exception):
 class UnknownNameError(GanzooError, KeyError):
     """A generator, method or option name that is not registered."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str], *, plural: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        valid: Iterable[str],
+        *,
+        plural: str | None = None,
+        provided_by: str | None = None,
+    ) -> None:
         self.kind, self.name, self.valid = kind, name, sorted(valid)
         self.plural = plural or f"{kind}s"
+        self.provided_by = provided_by  # a known distribution that registers the name, not installed
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
+        if self.provided_by:
+            return (
+                f"{self.kind} {self.name!r} comes with the plugin {self.provided_by}, which is not "
+                f"installed: pip install {self.provided_by} (from a clone: pip install -e "
+                f"plugins/{self.provided_by})"
+            )
         text = f"unknown {self.kind} {self.name!r}"
         close = difflib.get_close_matches(self.name, self.valid, n=1, cutoff=0.5)
         if close:

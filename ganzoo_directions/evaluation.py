@@ -25,7 +25,7 @@ from .files import atomic_write_text
 from .interfaces import GeneratorAdapter
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
-from .reconstructors import build_reconstructor, choose_reconstructor
+from .reconstructors import build_reconstructor, choose_reconstructor, input_size
 from .runs import generator_for
 from .training import adam
 
@@ -63,8 +63,9 @@ def load_reconstructor(run_dir: Path, image_size: int, channels: int, device: st
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    kind = meta.get("kind") or choose_reconstructor("auto", image_size)
-    model = build_reconstructor(kind, int(meta["num_directions"]), channels)
+    size = int(meta["input_size"]) if meta.get("input_size") else None  # absent in older files: none
+    kind = meta.get("kind") or choose_reconstructor("auto", size or image_size)
+    model = build_reconstructor(kind, int(meta["num_directions"]), channels, input_size=size)
     model.load_state_dict(state)
     return model.to(device).eval()
 
@@ -80,6 +81,7 @@ def train_heldout_reconstructor(
     seed: int,
     lr: float = 1e-3,
     progress: Callable[[int], None] | None = None,
+    reconstructor_size: int = 0,
 ) -> torch.nn.Module:
     """A fresh reconstructor trained on the frozen directions (one shift per pair, CE + 0.25 |eps err|):
     a direction set scores here only if its directions are recognisable by themselves."""
@@ -87,9 +89,9 @@ def train_heldout_reconstructor(
     device = generator.device
     torch.manual_seed(seed)
     K = dset.num_directions
-    R = build_reconstructor(
-        choose_reconstructor("auto", generator.image_size), K, generator.image_channels
-    ).to(device)
+    size = input_size(reconstructor_size, generator.image_size)
+    kind = choose_reconstructor("auto", size or generator.image_size)
+    R = build_reconstructor(kind, K, generator.image_channels, input_size=size).to(device)
     opt = adam(R.parameters(), lr, device)
     rng = torch.Generator(device).manual_seed(seed + 1)
     R.train()
@@ -131,6 +133,9 @@ def evaluate(
     eps_max = float(settings.get("eps_max", defaults.EPS_MAX))
     eps_min = float(settings.get("eps_min", defaults.EPS_MIN))
     K = dset.num_directions
+    # renders in pieces of the run's training batch (what fit in memory then fits now); draws keep
+    # options.batch_size, so the numbers do not depend on it
+    render_batch = int(settings.get("batch_size") or options.batch_size)
     results: dict[str, Any] = {"eval_seed": options.seed}
     # what every requested metric needs, before any work (a missing LPIPS backbone fails now, not
     # after an hour of RCA)
@@ -154,6 +159,7 @@ def evaluate(
             eps_min=eps_min,
             seed=seed,
             per_direction=per_direction,
+            render_batch=render_batch,
         )
 
     if "rca" in options.metrics:
@@ -178,6 +184,7 @@ def evaluate(
             eps_min=eps_min,
             seed=options.seed,
             progress=bar("held-out reconstructor", options.heldout_steps),
+            reconstructor_size=int(settings.get("reconstructor_size") or 0),
         )
         results["heldout_rca"] = accuracy(R, options.seed + 7)
         results.update(heldout_rca_steps=options.heldout_steps, rca_chance=1.0 / K)
@@ -196,12 +203,15 @@ def evaluate(
                 batch_size=options.batch_size,
                 seed=options.seed,
                 progress=bar("PPL", options.samples),
+                render_batch=render_batch,
             )
         )
         results["ppl_distance"] = label
         done()
     if "ranking" not in spec:  # older files and Hub sets: rank them now (the protocol's top-k uses it)
-        spec["ranking"] = rank_by_image_change(generator, dset, magnitude=eps_max / 2)
+        spec["ranking"] = rank_by_image_change(
+            generator, dset, magnitude=eps_max / 2, render_batch=render_batch
+        )
     readout = generator.factor_readout() if {"factors", "mig", "dci"} & set(options.metrics) else None
     if "factors" in options.metrics:
         if readout is None:

@@ -411,6 +411,8 @@ class RunSettings:
     checkpoint_every: int = _setting(defaults.CHECKPOINT_EVERY, SCHEDULE)
     log_every: int = _setting(defaults.LOG_EVERY, SCHEDULE)
     reconstructor: str = _setting(defaults.RECONSTRUCTOR, RESULT)
+    #: side R sees: larger images are resized (anti-aliased) to it; 0 = defaults.RECONSTRUCTOR_SIZE
+    reconstructor_size: int = _setting(0, RESULT)
     channels_last: bool = _setting(True, PERFORMANCE)  # channels-last convolutions (faster on CPU and GPU)
     amp: str = _setting("auto", PERFORMANCE)  # "auto": bf16 autocast on CUDA, off on CPU; "bf16"; "off"
     compile: bool = _setting(False, PERFORMANCE)  # torch.compile the reconstructor and the render

@@ -20,6 +20,14 @@ ShiftFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (k (B,), eps (
 
 
 @torch.no_grad()
+def pieces(size: int | None, *tensors: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """The rows of ``tensors`` (equal first dimensions) in consecutive pieces of at most ``size``
+    (``None``: one piece): how a draw is rendered within a memory budget."""
+    n = len(tensors[0])
+    step = n if size is None or size <= 0 else size
+    return [tuple(t[i : i + step] for t in tensors) for i in range(0, n, step)]
+
+
 def reconstructor_accuracy(
     generator: GeneratorAdapter,
     shift: ShiftFn,
@@ -32,13 +40,16 @@ def reconstructor_accuracy(
     eps_min: float = defaults.EPS_MIN,
     seed: int = 1234,
     per_direction: bool = False,
+    render_batch: int | None = None,
 ) -> float | tuple[float, torch.Tensor]:
     """RCA: how often R recovers k from fresh pairs (G(z), G(z + A(k, eps))).
 
     Pairs follow the training shift law (k uniform, eps ~ U[-eps_max, eps_max] with |eps| >= eps_min),
     drawn from a generator seeded with ``seed``, so two calls agree. R runs in eval mode. Chance level
     is ``1 / num_directions``. With ``per_direction``: ``(rca, per)``, ``per`` the ``(K,)`` accuracy on
-    each direction's pairs (0 for a direction that drew no pair).
+    each direction's pairs (0 for a direction that drew no pair). Pairs are drawn ``batch_size`` at a
+    time (the seed's stream) and rendered ``render_batch`` at a time (default: all of a draw): a run
+    that trained at batch 2 at 1024 px measures with the same pairs in pieces that fit its memory.
     """
 
     device = generator.device
@@ -53,8 +64,19 @@ def reconstructor_accuracy(
         z = generator.sample_latents(b, rng)  # (b, D)
         k = torch.randint(0, num_directions, (b,), generator=rng, device=device)
         eps = sample_magnitudes((b,), eps_max, eps_min, rng, device)
-        logits, _ = reconstructor(generator.render(z), generator.render_shifted(z, shift(k, eps)))
-        hits = (logits.argmax(1) == k).float().cpu()
+        hits = torch.cat(
+            [
+                (
+                    reconstructor(generator.render(zp), generator.render_shifted(zp, shift(kp, ep)))[
+                        0
+                    ].argmax(1)
+                    == kp
+                )
+                .float()
+                .cpu()
+                for zp, kp, ep in pieces(render_batch, z, k, eps)
+            ]
+        )
         correct.index_add_(0, k.cpu(), hits)
         drawn.index_add_(0, k.cpu(), torch.ones(b))
         seen += b
@@ -113,13 +135,15 @@ def path_length(
     batch_size: int = 64,
     seed: int = 1234,
     progress: Callable[[int], None] | None = None,
+    render_batch: int | None = None,
 ) -> dict[str, float]:
     """Perceptual path length along directions (the paper's section 4.1, after StyleGAN's PPL).
 
     For z from the prior, k uniform and t ~ U[-eps_max, eps_max - delta]:
     ``d = distance(G(z + A(k, t)), G(z + A(k, t + delta)))``. Reported as trimmed means (1% each side):
     ``ppl`` = d / delta^2 (per unit of eps) and ``ppl_latent`` = d / |A(k, t + delta) - A(k, t)|^2 (per
-    unit of latent distance). They coincide for unit-norm linear deformators.
+    unit of latent distance). They coincide for unit-norm linear deformators. Draws come ``batch_size``
+    at a time, renders ``render_batch`` at a time (as :func:`reconstructor_accuracy`).
     """
     device = generator.device
     rng = torch.Generator(device).manual_seed(seed)
@@ -130,10 +154,11 @@ def path_length(
         k = torch.randint(0, num_directions, (b,), generator=rng, device=device)
         t = (torch.rand(b, generator=rng, device=device) * 2 - 1) * eps_max
         t = t.clamp(max=eps_max - delta)
-        s0, s1 = shift(k, t), shift(k, t + delta)
-        d = distance(generator.render_shifted(z, s0), generator.render_shifted(z, s1)).float()
-        per_eps.append(d / delta**2)
-        per_latent.append(d / (s1 - s0).square().sum(1).clamp_min(1e-20))
+        for zp, kp, tp in pieces(render_batch, z, k, t):
+            s0, s1 = shift(kp, tp), shift(kp, tp + delta)
+            d = distance(generator.render_shifted(zp, s0), generator.render_shifted(zp, s1)).float()
+            per_eps.append(d / delta**2)
+            per_latent.append(d / (s1 - s0).square().sum(1).clamp_min(1e-20))
         done += b
         if progress is not None:
             progress(b)

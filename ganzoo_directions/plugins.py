@@ -22,6 +22,17 @@ from .errors import PluginConflictError, PluginLoadError, UnknownNameError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 ENV_PLUGINS = "GANZOO_DIRECTIONS_PLUGINS"
+#: the first-party plugin distribution of each name they register: an unknown name that one of them
+#: provides says which to install instead of guessing a close name
+FIRST_PARTY = {
+    **dict.fromkeys(("sngan", "sngan-sprites", "sngan-dsprites"), "ganzoo-directions-sngan"),
+    **dict.fromkeys(("stylegan2", "stylegan2-shapes3d"), "ganzoo-directions-stylegan2"),
+    **dict.fromkeys(("biggan", "biggan-deep"), "ganzoo-directions-biggan"),
+    "sprites": "ganzoo-directions-sprites",
+    **dict.fromkeys(("shapes3d", "dsprites"), "ganzoo-directions-testbeds"),
+    **dict.fromkeys(("baseline", "two-shift", "centroid", "centroid-ortho"), "ganzoo-directions-methods"),
+    **dict.fromkeys(("sefa", "ganspace", "random", "axes", "oracle"), "ganzoo-directions-closedform"),
+}
 
 
 @dataclass(frozen=True)
@@ -58,14 +69,16 @@ class Registry:
         try:
             return self.generators[name]
         except KeyError:
-            raise UnknownNameError("generator", name, self.generators) from None
+            raise UnknownNameError(
+                "generator", name, self.generators, provided_by=FIRST_PARTY.get(name)
+            ) from None
 
     def method(self, name: str) -> Registered:
         """The method registered as ``name``; :class:`UnknownNameError` lists the valid ones."""
         try:
             return self.methods[name]
         except KeyError:
-            raise UnknownNameError("method", name, self.methods) from None
+            raise UnknownNameError("method", name, self.methods, provided_by=FIRST_PARTY.get(name)) from None
 
 
 def _normalise(dist_name: str) -> str:

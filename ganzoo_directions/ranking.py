@@ -22,6 +22,7 @@ import torch
 
 from .directions import DirectionSet
 from .interfaces import GeneratorAdapter
+from .metrics import pieces
 
 
 @torch.no_grad()
@@ -39,16 +40,21 @@ def image_change(
     samples: int = 64,
     magnitude: float = 3.0,
     seed: int = 1234,
+    render_batch: int | None = None,
 ) -> torch.Tensor:
-    """``(K,)``: per direction, the mean |G(z + s_k(+-m)) - G(z)| over pixels, samples and both signs."""
+    """``(K,)``: per direction, the mean |G(z + s_k(+-m)) - G(z)| over pixels, samples and both signs;
+    rendered ``render_batch`` latents at a time (default all ``samples``)."""
     rng = torch.Generator(generator.device).manual_seed(seed)
     z = generator.sample_latents(samples, rng)  # (n, D)
-    base = generator.render(z).float()
     scores = torch.zeros(dset.num_directions)
-    for k in range(dset.num_directions):
-        for sign in (1.0, -1.0):
-            moved = generator.render_shifted(z, equal_distance_shift(dset, k, sign * magnitude, samples))
-            scores[k] += (moved.float() - base).abs().mean().item() / 2
+    for (zp,) in pieces(render_batch, z):
+        base = generator.render(zp).float()
+        for k in range(dset.num_directions):
+            for sign in (1.0, -1.0):
+                moved = generator.render_shifted(zp, equal_distance_shift(dset, k, sign * magnitude, len(zp)))
+                scores[k] += (moved.float() - base).abs().sum().item() / (
+                    2 * base.numel() / len(zp) * samples
+                )
     return scores
 
 
@@ -59,10 +65,15 @@ def ranking_record(scores: torch.Tensor, by: str, **details: Any) -> dict[str, A
 
 
 def rank_by_image_change(
-    generator: GeneratorAdapter, dset: DirectionSet, *, samples: int = 64, magnitude: float = 3.0
+    generator: GeneratorAdapter,
+    dset: DirectionSet,
+    *,
+    samples: int = 64,
+    magnitude: float = 3.0,
+    render_batch: int | None = None,
 ) -> dict[str, Any]:
-    """:func:`ranking_record` by :func:`image_change`."""
-    scores = image_change(generator, dset, samples=samples, magnitude=magnitude)
+    """:func:`ranking_record` by :func:`image_change` (rendered ``render_batch`` at a time)."""
+    scores = image_change(generator, dset, samples=samples, magnitude=magnitude, render_batch=render_batch)
     return ranking_record(scores, "image_change", magnitude=magnitude, samples=samples)
 
 

@@ -19,6 +19,20 @@ from .errors import GanzooError
 RECONSTRUCTORS = defaults.RECONSTRUCTORS
 
 
+def input_size(requested: int, image_size: int) -> int | None:
+    """The side R's inputs are resized to, or ``None`` (R sees the images as they are): ``requested``
+    pixels (0: :data:`defaults.RECONSTRUCTOR_SIZE`) when the images are larger."""
+    size = requested or defaults.RECONSTRUCTOR_SIZE
+    return size if image_size > size else None
+
+
+def fit(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """``(B, C, H, W)`` resized (anti-aliased bilinear) to ``size`` when they are larger."""
+    if size is None or images.shape[-1] <= size:
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 class LeNetReconstructor(nn.Module):
     """Three 5x5 conv layers with batch norm and max pooling, global average, two heads.
 
@@ -52,9 +66,11 @@ class LeNetReconstructor(nn.Module):
             nn.Linear(c3, hidden), norm1d(hidden), nn.ReLU(), nn.Linear(hidden, 1)
         )
 
+    input_size: int | None = None  # larger inputs are resized to it (build_reconstructor)
+
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x0, x1: (B, C, H, W) -> logits (B, K), eps_hat (B,)
-        pair = torch.cat([x0, x1], dim=1)  # (B, 2C, H, W)
+        pair = fit(torch.cat([x0, x1], dim=1), self.input_size)  # (B, 2C, H', W')
         if min(pair.shape[-2:]) < self.min_size:
             pair = F.interpolate(pair, size=self.min_size, mode="bilinear", align_corners=False)
         features = self.features(pair).mean(dim=(2, 3))  # (B, c3)
@@ -78,8 +94,10 @@ class ResNetReconstructor(nn.Module):
         self.direction_head = nn.Linear(512, num_directions)
         self.magnitude_head = nn.Linear(512, 1)
 
+    input_size: int | None = None  # larger inputs are resized to it (build_reconstructor)
+
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.backbone(torch.cat([x0, x1], dim=1))  # (B, 512)
+        features = self.backbone(fit(torch.cat([x0, x1], dim=1), self.input_size))  # (B, 512)
         return self.direction_head(features), self.magnitude_head(features).squeeze(1)
 
 
@@ -114,8 +132,11 @@ class SiameseReconstructor(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(2.0))
         self.magnitude = nn.Parameter(torch.ones(num_directions))
 
+    input_size: int | None = None  # larger inputs are resized to it (build_reconstructor)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, C, H, W) -> (B, K)
+        x = fit(x, self.input_size)
         if min(x.shape[-2:]) < self.min_size:
             x = F.interpolate(x, size=self.min_size, mode="bilinear", align_corners=False)
         return self.features(self.encoder(x).mean(dim=(2, 3)))
@@ -138,14 +159,20 @@ def choose_reconstructor(requested: str, image_size: int) -> str:
     return requested
 
 
-def build_reconstructor(kind: str, num_directions: int, channels: int = 3, **config: Any) -> nn.Module:
-    """Build a reconstructor of ``kind`` (one of :data:`RECONSTRUCTORS`)."""
+def build_reconstructor(
+    kind: str, num_directions: int, channels: int = 3, *, input_size: int | None = None, **config: Any
+) -> nn.Module:
+    """Build a reconstructor of ``kind`` (one of :data:`RECONSTRUCTORS`) whose inputs are resized
+    to ``input_size`` (:func:`input_size`) when they are larger."""
     if kind == "lenet":
-        return LeNetReconstructor(num_directions, channels, **config)
-    if kind == "lenet-gn":
-        return LeNetReconstructor(num_directions, channels, norm="group", **config)
-    if kind == "resnet18":
-        return ResNetReconstructor(num_directions, channels)
-    if kind == "siamese":
-        return SiameseReconstructor(num_directions, channels, **config)
-    raise GanzooError(f"unknown reconstructor {kind!r}; valid: {', '.join(RECONSTRUCTORS)}")
+        model: nn.Module = LeNetReconstructor(num_directions, channels, **config)
+    elif kind == "lenet-gn":
+        model = LeNetReconstructor(num_directions, channels, norm="group", **config)
+    elif kind == "resnet18":
+        model = ResNetReconstructor(num_directions, channels)
+    elif kind == "siamese":
+        model = SiameseReconstructor(num_directions, channels, **config)
+    else:
+        raise GanzooError(f"unknown reconstructor {kind!r}; valid: {', '.join(RECONSTRUCTORS)}")
+    model.input_size = input_size
+    return model

@@ -528,6 +528,7 @@ def _execute_claimed(
             eps_max=settings.eps_max,
             eps_min=settings.eps_min,
             per_direction=True,
+            render_batch=settings.batch_size,  # what fit in memory during training fits now
         )
         metrics["rca_per_direction"] = per_direction.tolist()
         metrics["rca_pairs"] = rca_pairs
@@ -557,7 +558,9 @@ def _execute_claimed(
             torch.tensor(metrics["rca_per_direction"]), "rca", pairs=rca_pairs
         )
     else:
-        dset.spec["ranking"] = rank_by_image_change(generator, dset, magnitude=settings.eps_max / 2)
+        dset.spec["ranking"] = rank_by_image_change(
+            generator, dset, magnitude=settings.eps_max / 2, render_batch=settings.batch_size
+        )
     dset.save(run_dir / FILE_NAME)
     traversal = run_dir / TRAVERSAL_FILE
     save_traversal(traversal, generator, dset, magnitude_range=settings.eps_max)
@@ -604,5 +607,6 @@ def save_reconstructor(path: Path, reconstructor: torch.nn.Module, num_direction
         "class": type(reconstructor).__name__,
         "kind": getattr(reconstructor, "kind", ""),
         "num_directions": str(num_directions),
+        "input_size": str(getattr(reconstructor, "input_size", None) or ""),  # "": images as rendered
     }
     atomic_write_bytes(path, save(tensors, metadata=metadata))

@@ -40,7 +40,7 @@ from .interfaces import (
     RunSettings,
     SilentReporter,
 )
-from .reconstructors import build_reconstructor, choose_reconstructor
+from .reconstructors import build_reconstructor, choose_reconstructor, input_size
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -252,8 +252,9 @@ class Trainer:
                     f"initial directions have shape {tuple(start.shape)}, need {(self.K, self.D)}"
                 )
             self.A.start_from(start.to(self.device))
-        kind = choose_reconstructor(settings.reconstructor, generator.image_size)
-        self.R = build_reconstructor(kind, self.K, generator.image_channels).to(self.device)
+        size = input_size(settings.reconstructor_size, generator.image_size)  # None: as rendered
+        kind = choose_reconstructor(settings.reconstructor, size or generator.image_size)
+        self.R = build_reconstructor(kind, self.K, generator.image_channels, input_size=size).to(self.device)
         self.reconstructor_kind = kind
         if settings.channels_last:
             to_memory_format(self.R)

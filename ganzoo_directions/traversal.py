@@ -76,6 +76,17 @@ def enlarge(images: torch.Tensor, min_tile: int) -> torch.Tensor:
     return F.interpolate(images.float(), scale_factor=-(-min_tile // images.shape[-1]))
 
 
+def shrink(images: torch.Tensor, max_tile: int) -> torch.Tensor:
+    """``(..., C, H, W)`` downsampled (anti-aliased) so that a side is at most ``max_tile`` pixels;
+    smaller images, and ``max_tile`` 0, leave them as they are."""
+    if max_tile <= 0 or images.shape[-1] <= max_tile:
+        return images
+    lead, (C, H, W) = images.shape[:-3], images.shape[-3:]
+    size = (max(1, round(H * max_tile / W)), max_tile)
+    flat = F.interpolate(images.reshape(-1, C, H, W).float(), size=size, mode="bilinear", antialias=True)
+    return flat.reshape(*lead, C, *size)
+
+
 def image_png(image: torch.Tensor) -> bytes:
     """One ``(C, H, W)`` image in [-1, 1] -> PNG bytes (1 channel: grayscale)."""
     from PIL import Image
@@ -133,6 +144,7 @@ def animation_frames(
     directions: Sequence[int],
     magnitudes: torch.Tensor,
     min_tile: int = 96,
+    max_tile: int = defaults.TRAVERSE_TILE,
 ) -> list[Image.Image]:
     """One labelled grid per magnitude: rows are the ``(N, D)`` latents, columns the directions
     (titled with their labels), every tile ``G(z + A(k, t))``; tiles are enlarged (nearest
@@ -141,7 +153,8 @@ def animation_frames(
     frames = []
     for t in magnitudes.tolist():
         shifts = torch.cat([dset.shift(k, t, n=N) for k in directions])  # (K*N, D), direction-major
-        images = enlarge(generator.render_shifted(latents.repeat(K, 1), shifts), min_tile)  # (K*N, C, H', W')
+        rendered = generator.render_shifted(latents.repeat(K, 1), shifts)
+        images = shrink(enlarge(rendered, min_tile), max_tile)  # (K*N, C, H', W')
         grid = images.view(K, N, *images.shape[1:]).transpose(0, 1)  # (N, K, C, H', W')
         rows = [f"{t:+.1f}"] + [""] * (N - 1)  # the current eps, once
         frames.append(grid_image(grid, rows, [dset.title(k) for k in directions]))
@@ -189,11 +202,13 @@ def save_traversal(
     seed: int = 0,
     frames: int = defaults.ANIMATION_FRAMES,
     fps: float = defaults.ANIMATION_FPS,
+    max_tile: int = defaults.TRAVERSE_TILE,
 ) -> None:
     """Render a traversal of ``dset`` and write it to ``path`` (atomically): a PNG grid, or for a
     ``.gif`` / ``.mp4`` path a looping animation of ``frames`` frames (every direction side by side,
     eps sweeping -range -> +range -> -range). Without ``directions``: the first 16 of the set's
-    ranking (strongest first), or of its order (8 for an animation)."""
+    ranking (strongest first), or of its order (8 for an animation). Tiles larger than ``max_tile``
+    pixels are downsampled (anti-aliased); 0 keeps the generator's full size."""
     animated = Path(path).suffix.lower() in ANIMATIONS
     if directions is None:
         directions = dset.ranked()[: 8 if animated else 16]
@@ -204,8 +219,9 @@ def save_traversal(
     latents = generator.sample_latents(samples, rng)
     if animated:
         magnitudes = sweep(magnitude_range, frames).to(generator.device)
-        write_animation(path, animation_frames(generator, dset, latents, directions, magnitudes), fps)
+        grids = animation_frames(generator, dset, latents, directions, magnitudes, max_tile=max_tile)
+        write_animation(path, grids, fps)
         return
     magnitudes = torch.linspace(-magnitude_range, magnitude_range, steps, device=generator.device)
     images, rows, cols = traversal_images(generator, dset, latents, directions, magnitudes, layout)
-    atomic_write_bytes(path, grid_png(images, rows, cols))
+    atomic_write_bytes(path, grid_png(shrink(images, max_tile), rows, cols))

@@ -139,3 +139,41 @@ def test_evaluate_keeps_every_finished_metric_and_labels_saved_meanwhile(trained
     monkeypatch.setattr(evaluation, "reconstructor_accuracy", lambda *a, **k: pytest.fail("worked first"))
     with pytest.raises(GanzooError, match="LPIPS-vgg needs"):
         evaluate(folder, EvalOptions(metrics=("rca", "ppl"), samples=32, ppl_net="vgg"))
+
+
+def test_renders_after_training_follow_the_run_batch(registry, tmp_path, monkeypatch):
+    """The final RCA, the ranking and evaluate render at most the run's batch at a time (a 1024 px run
+    that trained at batch 2 must not meet 64 renders at the end), with the same pairs as one piece."""
+    from ganzoo_directions.evaluation import load_reconstructor
+    from ganzoo_directions.metrics import reconstructor_accuracy
+
+    folder = tmp_path / "run"
+    settings = RunSettings(num_directions=4, steps=2, batch_size=3, run_dir=folder, log_every=1)
+    execute(RunRequest("sprites", "centroid", {"image_size": 16}, None, {}, settings), rca_pairs=64)
+    cls = registry.generator("sprites").cls
+    sizes: list[int] = []
+    original = cls.render
+
+    def counting(self, latents):
+        sizes.append(len(latents))
+        return original(self, latents)
+
+    monkeypatch.setattr(cls, "render", counting)
+    results = evaluate(folder, EvalOptions(metrics=("rca", "ppl"), samples=64, ppl_net="pixel"))
+    assert sizes and max(sizes) <= 3
+    from ganzoo_directions.runs import generator_for
+
+    dset = DirectionSet.load(folder)
+    G = generator_for(dset)
+    R = load_reconstructor(folder, G.image_size, G.image_channels, "cpu")
+    whole = reconstructor_accuracy(
+        G,
+        dset.shift,
+        R,
+        4,
+        pairs=64,
+        eps_max=dset.spec["settings"]["eps_max"],
+        eps_min=dset.spec["settings"]["eps_min"],
+        seed=1234,
+    )
+    assert results["rca"] == whole

@@ -134,3 +134,27 @@ def test_mp4_without_imageio_ffmpeg_is_one_line(run, tmp_path, monkeypatch):
     result = invoke("traverse", str(run), "--out", str(tmp_path / "t.mp4"))
     assert result.returncode == 1 and 'pip install "ganzoo-directions[mp4]"' in result.stderr
     assert not (tmp_path / "t.mp4").exists()
+
+
+def test_traversal_pictures_are_bounded(tmp_path):
+    """Tiles above --tile pixels are downsampled (a 1024 px GAN's grid stays a few MB); --tile 0 keeps
+    the full size; at most 16 rows, strongest first."""
+    from PIL import Image
+
+    from ganzoo_directions.directions import DirectionSet
+    from ganzoo_directions.runs import build_generator
+    from ganzoo_directions.traversal import save_traversal
+
+    G = build_generator("sprites", options={"image_size": 64})
+    dset = DirectionSet(
+        torch.eye(8), None, {"ranking": {"by": "x", "order": list(range(8)), "scores": [0] * 8}}
+    )
+    small, full = tmp_path / "small.png", tmp_path / "full.png"
+    save_traversal(small, G, dset, max_tile=16, magnitude_range=2.0)
+    save_traversal(full, G, dset, max_tile=0, magnitude_range=2.0)
+    pad, top = 2, 14
+    assert Image.open(small).height == top + 8 * (16 + pad) + pad
+    assert Image.open(full).height == top + 8 * (64 + pad) + pad
+    wide = DirectionSet(torch.randn(24, 8), None, {})
+    save_traversal(tmp_path / "rows.png", G, wide, max_tile=16, magnitude_range=2.0)
+    assert Image.open(tmp_path / "rows.png").height == top + 16 * (16 + pad) + pad

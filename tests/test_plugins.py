@@ -34,6 +34,21 @@ def test_unknown_name_lists_valid_and_closest(registry):
     assert "baseline" in text and "two-shift" in text
 
 
+def test_a_first_party_name_whose_plugin_is_missing_names_the_plugin():
+    """`--gen stylegan2` without its plugin says what to install, not "did you mean 'sngan'"."""
+    from .helpers import run_cli
+
+    env = {"GANZOO_DIRECTIONS_PLUGINS": "ganzoo-directions-sprites,ganzoo-directions-methods"}
+    for args, plugin in (
+        (["--gen", "stylegan2"], "ganzoo-directions-stylegan2"),
+        (["--gen", "biggan"], "ganzoo-directions-biggan"),
+        (["--method", "ganspace"], "ganzoo-directions-closedform"),
+    ):
+        result = run_cli("discover", *args, "--out", "unused", env=env)
+        assert result.returncode == 2 and f"pip install {plugin}" in result.stderr, result.stderr
+        assert "did you mean" not in result.stderr
+
+
 def test_core_imports_no_plugin():
     code = textwrap.dedent("""
         import sys

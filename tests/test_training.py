@@ -161,3 +161,36 @@ def test_amp_setting_is_checked(registry, sprites, quick_settings):
     method = registry.method("baseline").cls()
     with pytest.raises(GanzooError, match="amp must be"):
         Trainer(method, sprites, quick_settings(amp="fp8", run_dir=None))
+
+
+def test_the_reconstructor_sees_large_images_resized(registry, tmp_path):
+    """Images above the reconstructor size are resized (anti-aliased) before R: recorded in the run
+    and in the reconstructor file, read back by evaluate; below it nothing changes (bit for bit)."""
+    from ganzoo_directions.directions import DirectionSet
+    from ganzoo_directions.evaluation import EvalOptions, evaluate, load_reconstructor
+    from ganzoo_directions.interfaces import RunSettings
+    from ganzoo_directions.runs import RunRequest, execute
+
+    def run(name, image_size, size):
+        folder = tmp_path / name
+        settings = RunSettings(
+            num_directions=2, steps=2, batch_size=2, run_dir=folder, log_every=1, reconstructor_size=size
+        )
+        execute(
+            RunRequest("sprites", "baseline", {"image_size": image_size}, None, {}, settings), rca_pairs=4
+        )
+        return folder
+
+    big = run("big", 64, 32)
+    assert json.loads((big / "run.json").read_text())["settings"]["reconstructor_size"] == 32
+    R = load_reconstructor(big, 64, 3, "cpu")
+    assert R.input_size == 32
+    seen = []
+    R.features[0].register_forward_hook(lambda module, args, out: seen.append(args[0].shape[-1]))
+    x = torch.zeros(2, 3, 64, 64)
+    R(x, x)
+    assert seen == [32]
+    assert "rca" in evaluate(big, EvalOptions(metrics=("rca",), samples=10))
+    same = [run(f"s{size}", 32, size) for size in (0, 64)]  # 32 px: below both sizes, no resize
+    a, b = (DirectionSet.load(f).directions for f in same)
+    assert torch.equal(a, b)
