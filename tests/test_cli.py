@@ -33,6 +33,8 @@ COMMANDS = [
     ["explore"],
     ["project"],
     ["edit"],
+    ["import"],
+    ["export"],
 ]
 
 
