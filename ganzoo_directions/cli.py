@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -482,20 +483,33 @@ def discover(
         execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
         return
 
-    from rich.console import Console
+    from .progress import RunConsole
 
-    console = Console(stderr=True)
-    request.settings.reporter = console_reporter(console, label=f"{request.method} on {request.generator}")
+    console = RunConsole(stderr=True)
+    from .training import NeverFails
+
+    # output can never end a run (a closed pipe, a hung-up terminal)
+    request.settings.reporter = NeverFails(
+        console_reporter(console, label=f"{request.method} on {request.generator}")
+    )
     console.print(
         f"[bold]zoo-dirs discover[/]: {request.method} on {request.generator}, device {device}, "
         f"run folder {out}"
     )
+    import signal
+
+    from .training import STOP_SIGNALS
+
+    for number in STOP_SIGNALS:  # SIGTERM / SIGHUP outside the training loop act as Ctrl-C too
+        signal.signal(number, signal.default_int_handler)
     try:
         outcome = execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: {RunFolder(out).how_to_continue()}", highlight=False)
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the checkpoint is not
+            console.print(f"[yellow]interrupted[/]: {RunFolder(out).how_to_continue()}", highlight=False)
         sys.exit(130)
-    _print_summary(console, outcome)
+    with contextlib.suppress(OSError):  # a closed pipe (`| head`) does not fail a finished run
+        _print_summary(console, outcome)
 
 
 def _init_distributed(device: str) -> tuple[str, int]:

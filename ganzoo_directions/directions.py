@@ -354,9 +354,12 @@ def update_file(path: str | os.PathLike, change: Callable[[DirectionSet], Any]) 
     recorded metrics). Under a lock the file is re-read first, so two writers (an explorer, ``zoo-dirs
     label``, an ``evaluate`` that runs for an hour) never lose each other's changes. Returns what
     ``change`` returns."""
+    from .hub import refuse_cache_write
+
     path = Path(path)
     if path.is_dir():
         path = path / FILE_NAME
+    refuse_cache_write(path)
     with _locked(path):
         dset = DirectionSet.load(path)
         result = change(dset)

@@ -120,6 +120,9 @@ def evaluate(
     unknown = sorted(set(options.metrics) - set(METRICS))
     if unknown:
         raise GanzooError(f"unknown metrics {unknown}; valid: {', '.join(METRICS)}")
+    from .hub import refuse_cache_write
+
+    refuse_cache_write(folder)  # before any work: the results could not be recorded
     dset = DirectionSet.load(folder, device=options.device)
     spec = dset.spec
     hint = "scores are only meaningful on the generator it was made for; use those weights"

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.console import Console
+
+
+class RunConsole(Console):
+    """A console whose reader may go away (``discover ... | head``, a closed terminal): from then on
+    it is silent, instead of rich's default of ending the process with exit status 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.file.fileno())  # interpreter shutdown flushes into nothing, not an error
+
 
 #: a schedule longer than this gets a note when the first speed is known (a real GAN on a CPU)
 LONG_SCHEDULE_S = 24 * 3600

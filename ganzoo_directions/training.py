@@ -159,15 +159,51 @@ class TrainedMethod(DirectionMethod):
         return Trainer(self, generator, settings).run()
 
 
+class NeverFails:
+    """A reporter whose output can never end a run: a closed pipe or terminal (``discover ... | head``)
+    silences it from then on instead of raising in the middle of training."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter, self.broken = reporter, False
+
+    def _call(self, name: str, *args: Any) -> None:
+        if self.broken:
+            return
+        try:
+            getattr(self.reporter, name)(*args)
+        except OSError:  # BrokenPipeError, EIO from a hung-up terminal, ENOSPC on a redirected file
+            self.broken = True
+
+    def start(self, total_steps: int, first_step: int) -> None:
+        self._call("start", total_steps, first_step)
+
+    def advance(self, step: int, stats: Any) -> None:
+        self._call("advance", step, stats)
+
+    def message(self, text: str) -> None:
+        self._call("message", text)
+
+    def finish(self) -> None:
+        if hasattr(self.reporter, "finish"):
+            self._call("finish")
+
+
+#: signals that stop a run the way Ctrl-C does: a checkpoint, then the resume line (a scheduler's
+#: SIGTERM, a closed terminal's SIGHUP)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 class _StopOnInterrupt:
-    """Turn Ctrl-C into a request that the loop honours between two steps, so the checkpoint it then
-    writes is a consistent state (a second Ctrl-C interrupts at once)."""
+    """Turn Ctrl-C (and SIGTERM, SIGHUP) into a request that the loop honours between two steps, so
+    the checkpoint it then writes is a consistent state (a second signal interrupts at once)."""
 
     def __enter__(self) -> _StopOnInterrupt:
         self.requested = False
-        self._previous = None
+        self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {number: signal.signal(number, self._handle) for number in STOP_SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -176,8 +212,8 @@ class _StopOnInterrupt:
         self.requested = True
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 class _Window:
@@ -409,6 +445,7 @@ class Trainer:
     def run(self) -> DiscoveryResult:
         s = self.s
         reporter = s.reporter if self.rank == 0 else SilentReporter()
+        reporter = reporter if isinstance(reporter, NeverFails) else NeverFails(reporter)
         if s.resume:
             self.load_checkpoint()
             if self.step < s.steps:

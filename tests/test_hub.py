@@ -77,6 +77,23 @@ def test_push_then_pull_round_trip(hub, env, run_dir, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_a_pulled_set_in_the_cache_is_not_rewritten(hub, env, run_dir, tmp_path):
+    """`label` / `evaluate` on the folder `pull` printed (the HF cache snapshot) refuse in one line, so a
+    later pull never returns a local edit as the Hub's; with --out the copy is the user's to change."""
+    assert run_cli("push", str(run_dir), "alice/cached", env=env).returncode == 0
+    pulled = run_cli("pull", "alice/cached", env=env)
+    assert pulled.returncode == 0, pulled.stderr
+    folder = next(line.split(" in ", 1)[1] for line in pulled.stdout.splitlines() if "directions for" in line)
+    before = snapshot(Path(folder))
+    for args in (["label", folder, "0=zoom"], ["evaluate", folder, "--metrics", "rca", "--samples", "10"]):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 1 and "pull it with --out DIR" in result.stderr, result.stderr
+    assert snapshot(Path(folder)) == before
+    copy = tmp_path / "mine"
+    assert run_cli("pull", "alice/cached", "--out", str(copy), env=env).returncode == 0
+    assert run_cli("label", str(copy), "0=zoom", env=env).returncode == 0
+
+
 def test_card_header_parses_with_huggingface_hub(hub, env, run_dir, tmp_path):
     from huggingface_hub import ModelCard
 

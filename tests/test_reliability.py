@@ -494,3 +494,37 @@ def test_a_torn_last_log_line_is_dropped_on_resume(registry, tmp_path):
     lines = log.read_text().splitlines()
     assert lines[: len(whole.splitlines())] == whole.splitlines()
     assert all(json.loads(line)["step"] <= 6 for line in lines)  # every line whole again
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_checkpoint_like_ctrl_c(stop, tmp_path):
+    """A scheduler's SIGTERM or a closed terminal's SIGHUP mid-training: a checkpoint at the step
+    reached, the resume line, exit 130; --resume continues from there."""
+    out = tmp_path / "run"
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    args = [str(exe), "discover", *SPRITES, "--steps", "100000", "--checkpoint-every", "100000"]
+    args += ["--log-every", "1", "--out", str(out)]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    assert wait_until(
+        lambda: (out / LOG_NAME).is_file() and len((out / LOG_NAME).read_text().splitlines()) >= 3
+    )
+    proc.send_signal(stop)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "checkpoint saved at step" in stderr and "Traceback" not in stderr
+    step = torch.load(out / CHECKPOINT_NAME, weights_only=True)["step"]
+    assert step >= 3
+
+
+def test_a_closed_output_pipe_never_ends_a_run(tmp_path):
+    """`zoo-dirs discover ... 2>&1 | head -2`: the reader goes away, the run finishes and writes its set."""
+    out = tmp_path / "run"
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    args = [str(exe), "discover", *SPRITES, "--steps", "60", "--log-every", "1", "--out", str(out)]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` exits
+    assert proc.wait(timeout=300) == 0
+    assert (out / FILE_NAME).is_file() and DirectionSet.load(out).spec["settings"]["steps"] == 60
