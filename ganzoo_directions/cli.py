@@ -1316,6 +1316,12 @@ def export(source: str, out: Path, fmt: str | None, split: bool) -> None:
     help="Step along the path for PPL.",
 )
 @click.option(
+    "--ppl-crop",
+    is_flag=True,
+    help="StyleGAN's face crop before PPL's distance (FFHQ-like generators); images are always "
+    f"downsampled to at most {defaults.PPL_SIZE} px first, as StyleGAN's PPL.",
+)
+@click.option(
     "--heldout-steps",
     type=click.IntRange(min=1),
     default=defaults.HELDOUT_STEPS,
@@ -1347,6 +1353,7 @@ def evaluate(
     seed: int,
     ppl_net: str,
     ppl_delta: float,
+    ppl_crop: bool,
     heldout_steps: int,
     batch: int,
     out: Path | None,
@@ -1389,6 +1396,7 @@ def evaluate(
         batch_size=batch,
         ppl_net=ppl_net,
         ppl_delta=ppl_delta,
+        ppl_crop=ppl_crop,
         heldout_steps=heldout_steps,
         weights=weights,
         device=pick_device(device),

@@ -34,6 +34,7 @@ EVAL_BATCH = 64
 PPL_NET = "vgg"  # the paper's LPIPS backbone
 PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
 PPL_DELTA = 1e-4
+PPL_SIZE = 256  # StyleGAN's PPL: images are area-downsampled to at most this before LPIPS
 HELDOUT_STEPS = 2000
 PROTOCOL_STEPS = 1500  # training steps of the MIG/DCI encoder
 PROTOCOL_IMAGES = 10_000  # generated images it trains on

@@ -44,6 +44,7 @@ class EvalOptions:
     batch_size: int = defaults.EVAL_BATCH
     ppl_net: str = defaults.PPL_NET
     ppl_delta: float = defaults.PPL_DELTA
+    ppl_crop: bool = False  # StyleGAN's face crop before PPL's distance (FFHQ-like generators)
     heldout_steps: int = defaults.HELDOUT_STEPS
     protocol_top: int = 0  # directions the MIG/DCI encoder regresses; 0: one per known factor
     protocol_steps: int = defaults.PROTOCOL_STEPS  # training steps of that encoder
@@ -207,9 +208,11 @@ def evaluate(
                 seed=options.seed,
                 progress=bar("PPL", options.samples),
                 render_batch=render_batch,
+                crop=options.ppl_crop,
             )
         )
         results["ppl_distance"] = label
+        results["ppl_view"] = ("face crop, " if options.ppl_crop else "") + f"at most {defaults.PPL_SIZE} px"
         done()
     if "ranking" not in spec:  # older files and Hub sets: rank them now (the protocol's top-k uses it)
         spec["ranking"] = rank_by_image_change(

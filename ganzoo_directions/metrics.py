@@ -123,6 +123,20 @@ def trimmed_mean(values: torch.Tensor, trim: float = 0.01) -> float:
 
 
 @torch.no_grad()
+def ppl_view(images: torch.Tensor, crop: bool = False, size: int = defaults.PPL_SIZE) -> torch.Tensor:
+    """``(B, C, H, W)`` images as StyleGAN's PPL measures them: with ``crop`` the central face region
+    of FFHQ-like images (rows 3/8..7/8, columns 2/8..6/8 of the side), then an integer area downsample
+    to at most ``size`` pixels (a 1024 px pair becomes 256 px: LPIPS at the published scale and a
+    sixteenth of the memory)."""
+    if crop:
+        c = images.shape[-2] // 8
+        images = images[..., c * 3 : c * 7, c * 2 : c * 6]
+    factor = images.shape[-1] // size
+    if factor > 1:
+        images = F.avg_pool2d(images, kernel_size=factor)
+    return images
+
+
 def path_length(
     generator: GeneratorAdapter,
     shift: ShiftFn,
@@ -136,6 +150,7 @@ def path_length(
     seed: int = 1234,
     progress: Callable[[int], None] | None = None,
     render_batch: int | None = None,
+    crop: bool = False,
 ) -> dict[str, float]:
     """Perceptual path length along directions (the paper's section 4.1, after StyleGAN's PPL).
 
@@ -143,7 +158,9 @@ def path_length(
     ``d = distance(G(z + A(k, t)), G(z + A(k, t + delta)))``. Reported as trimmed means (1% each side):
     ``ppl`` = d / delta^2 (per unit of eps) and ``ppl_latent`` = d / |A(k, t + delta) - A(k, t)|^2 (per
     unit of latent distance). They coincide for unit-norm linear deformators. Draws come ``batch_size``
-    at a time, renders ``render_batch`` at a time (as :func:`reconstructor_accuracy`).
+    at a time, renders ``render_batch`` at a time (as :func:`reconstructor_accuracy`). The images are
+    prepared as StyleGAN's PPL does before the distance (:func:`ppl_view`: the face crop with
+    ``crop``, then an area downsample to at most 256 px).
     """
     device = generator.device
     rng = torch.Generator(device).manual_seed(seed)
@@ -156,7 +173,8 @@ def path_length(
         t = t.clamp(max=eps_max - delta)
         for zp, kp, tp in pieces(render_batch, z, k, t):
             s0, s1 = shift(kp, tp), shift(kp, tp + delta)
-            d = distance(generator.render_shifted(zp, s0), generator.render_shifted(zp, s1)).float()
+            before, after = generator.render_shifted(zp, s0), generator.render_shifted(zp, s1)
+            d = distance(ppl_view(before, crop), ppl_view(after, crop)).float()
             per_eps.append(d / delta**2)
             per_latent.append(d / (s1 - s0).square().sum(1).clamp_min(1e-20))
         done += b

@@ -221,3 +221,36 @@ def test_factor_alignment_separates_true_from_random(small_sprites):
         score = factor_alignment(random_directions(8, 8, seed), true)
         assert score["factor_recall"] < 0.85 and score["direction_precision"] < 0.85
     assert alignment_matrix(true, true).shape == (8, 8)
+
+
+def test_ppl_measures_images_as_stylegan_does():
+    """PPL's distance sees images area-downsampled to at most 256 px (a 1024 px pair: 256 px), and with
+    the face crop the central region StyleGAN's PPL keeps."""
+    from ganzoo_directions.metrics import path_length, ppl_view
+
+    images = torch.arange(1024.0).repeat(1024, 1)[None, None].expand(2, 3, 1024, 1024)
+    assert tuple(ppl_view(images).shape) == (2, 3, 256, 256)
+    assert torch.allclose(ppl_view(images)[0, 0, 0, :2], torch.tensor([1.5, 5.5]))  # 4x4 means
+    cropped = ppl_view(images, crop=True)
+    assert tuple(cropped.shape) == (2, 3, 256, 256) and float(cropped[0, 0, 0, 0]) == 256 + 0.5  # 2x2 means
+    small = torch.zeros(1, 3, 64, 64)
+    assert ppl_view(small) is small
+
+    class Big:  # a 512 px "generator": PPL's distance must never see more than 256 px
+        device = torch.device("cpu")
+
+        def sample_latents(self, n, rng):
+            return torch.randn(n, 4, generator=rng)
+
+        def render_shifted(self, z, s):
+            return (z + s).sum(1).reshape(-1, 1, 1, 1).expand(-1, 3, 512, 512)
+
+    seen = []
+
+    def distance(a, b):
+        seen.append(a.shape[-1])
+        return (a - b).square().flatten(1).mean(1)
+
+    shift = lambda k, t: torch.nn.functional.one_hot(k, 4).float() * t[:, None]  # noqa: E731
+    path_length(Big(), shift, 4, distance, samples=8, batch_size=4)
+    assert seen and set(seen) == {256}
