@@ -258,11 +258,17 @@ def to_memory_format(
     """Store the 4-D parameters and buffers (convolution kernels) of `module` in `memory_format`, in place.
 
     `Module.to(memory_format=...)` also converts 5-D tensors and fails on them (StyleGAN2's modulated
-    kernels are (1, out, in, k, k)); only the 4-D ones matter for cuDNN/oneDNN convolutions.
+    kernels are (1, out, in, k, k)); only the 4-D ones matter for cuDNN/oneDNN convolutions. The
+    tensors get the layout's canonical strides: ``.contiguous()`` leaves a 1x1 kernel's contiguous
+    strides as they are (the bytes are the same), while autograd returns its gradient with the
+    canonical ones, which under DDP mismatched the bucket views ("Grad strides do not match").
     """
     for tensor in [*module.parameters(), *module.buffers()]:
         if tensor.dim() == 4:
-            tensor.data = tensor.data.contiguous(memory_format=memory_format)
+            canonical = torch.empty(
+                tensor.shape, dtype=tensor.dtype, device=tensor.device, memory_format=memory_format
+            )
+            tensor.data = canonical.copy_(tensor.data)
 
 
 class Trainer:

@@ -87,3 +87,22 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
     resumed = torchrun("discover", "--resume", "--steps", "6", "--out", str(tmp_path / "two"))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _close(DirectionSet.load(tmp_path / "one"), DirectionSet.load(tmp_path / "two"))
+
+
+def test_no_bucket_stride_warning_with_resnet_under_ddp(tmp_path):
+    """ResNet-18's 1x1 convolutions kept channels-last gave each rank "Grad strides do not match
+    bucket view strides" (and a copy per step); they keep the layout their gradients have."""
+    args = [
+        *COMMON,
+        "--reconstructor",
+        "resnet18",
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    result = torchrun("discover", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Grad strides do not match" not in result.stdout + result.stderr
