@@ -745,7 +745,7 @@ def explore(
     from .directions import FILE_NAME, DirectionSet
     from .explore import Explorer, build_app, require_gradio
     from .hub import open_source
-    from .runs import build_generator, generator_for, pick_device
+    from .runs import generator_for, pick_device
 
     require_gradio()  # before any download or model build: the one-line install hint
     device = pick_device(device)
@@ -755,20 +755,12 @@ def explore(
     generator = generator_for(
         dset, weights=weights, device=device, allow_mismatch=allow_mismatch, where=source
     )
-    made_for = dset.spec["generator"]
 
     def build(changed: dict[str, Any]) -> Any:
         if not changed:
             return generator
-        options = {**(made_for.get("options") or {}), **changed}
-        untrained = generator.weights_source is None and type(generator).needs_weights
-        return build_generator(
-            made_for["name"],
-            weights=generator.weights_source,
-            options=options,
-            device=device,
-            random_weights=untrained,
-        )
+        # shares the loaded weights where the adapter can (StyleGAN2, BigGAN: nothing re-read)
+        return generator.with_options(**changed).requires_grad_(False).eval().to(device)
 
     if magnitude_range is None:
         magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))

@@ -83,7 +83,7 @@ class Explorer:
         key = self._key(wanted)
         if key not in self._generators:
             changed = {k: v for k, v in wanted.items() if str(v) != str(self.defaults[k])}
-            if len(self._generators) >= 4:  # keep a few: each may hold a copy of the weights
+            if len(self._generators) >= 4:  # keep a few (adapters that cannot share weights copy them)
                 self._generators.pop(next(k for k in self._generators if k != self._key(self.defaults)))
             self._generators[key] = self.build(changed)
         return self._generators[key]

@@ -235,6 +235,30 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         """
         return self.render(latents + shifts)
 
+    def with_options(self, **changed: Any) -> GeneratorAdapter:
+        """This generator with some options changed (the explorer's ``live_options``: truncation, a
+        W+ layer range). The default builds a new one from the same weights source (the file is read
+        and hashed again); adapters whose live options change no weights override it to share them
+        (:meth:`sharing_weights`)."""
+        return type(self)(weights=self.weights_source, **{**self.config, **changed})
+
+    def sharing_weights(self, changed: Mapping[str, Any]) -> GeneratorAdapter:
+        """A shallow copy that shares this generator's modules, parameters and buffers (nothing is read,
+        hashed or copied), with ``changed`` options parsed into its own ``config``; for
+        :meth:`with_options` overrides, which then update what they derive from the options."""
+        import copy
+
+        clone = copy.copy(self)
+        clone._modules, clone._parameters, clone._buffers = (
+            dict(self._modules),
+            dict(self._parameters),
+            dict(self._buffers),
+        )
+        clone.config = parse_options(
+            self.options, {**self.config, **changed}, what=f"generator {self.name!r}"
+        )
+        return clone
+
     def load_checked(
         self,
         module: nn.Module,

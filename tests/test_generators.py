@@ -400,3 +400,25 @@ def test_hostile_or_foreign_pickles_are_refused(tmp_path):
     _persistence_pickle(tmp_path / "short.pkl", nvidia)
     with pytest.raises(CheckpointError, match=r"lacks 'synthesis\.b4\.const'"):
         build_generator("stylegan2", weights=str(tmp_path / "short.pkl"))
+
+
+def test_live_options_share_the_loaded_weights(tmp_path, monkeypatch):
+    """The explorer's truncation / layer-range controls build variants from the loaded weights: nothing
+    is read or hashed again, nothing copied, and each variant renders as a fresh build would."""
+    from ganzoo_directions import weights as weights_module
+
+    path = str(make_stylegan2(tmp_path))
+    G = build_generator("stylegan2", weights=path, options={"truncation": 0.7})
+    reads = []
+    monkeypatch.setattr(weights_module, "read_weights", lambda *a: reads.append(a) or pytest.fail("re-read"))
+    monkeypatch.setattr(weights_module, "sha256_file", lambda *a: pytest.fail("re-hashed"))
+    variant = G.with_options(truncation=0.5, layers="0-3")
+    assert variant.net is G.net and variant.latent_avg.data_ptr() == G.latent_avg.data_ptr()
+    assert G.config["truncation"] == 0.7 and G.layers != variant.layers  # the original is unchanged
+    monkeypatch.undo()
+    fresh = build_generator("stylegan2", weights=path, options={"truncation": 0.5, "layers": "0-3"})
+    w = fresh.sample_latents(2, torch.Generator().manual_seed(1))
+    shift = torch.randn(2, fresh.latent_dim)
+    assert torch.allclose(variant.render_shifted(w, shift), fresh.render_shifted(w, shift), atol=1e-5)
+    assert torch.allclose(variant.sample_latents(2, torch.Generator().manual_seed(1)), w)
+    assert fresh.fingerprint == variant.fingerprint

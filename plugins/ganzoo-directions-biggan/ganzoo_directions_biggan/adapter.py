@@ -155,6 +155,11 @@ class BigGANDeepGenerator(GeneratorAdapter):
         z = torch.empty(n, self.latent_dim, device=self.device)
         return torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
 
+    def with_options(self, **changed: Any) -> GeneratorAdapter:
+        if not set(changed) <= set(self.live_options):
+            return super().with_options(**changed)
+        return self.sharing_weights(changed)  # truncation changes no weight
+
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         classes = self.class_vector.expand(latents.shape[0], -1)
         return self.net(latents, classes, float(self.config["truncation"]))
@@ -258,6 +263,11 @@ class BigGANGenerator(GeneratorAdapter):
     def shift_scale_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         # the N(0, I) BigGAN was trained on, not the sampling truncation (Voynov & Babenko's eps 6)
         return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    def with_options(self, **changed: Any) -> GeneratorAdapter:
+        if not set(changed) <= set(self.live_options):
+            return super().with_options(**changed)
+        return self.sharing_weights(changed)  # truncation changes no weight
 
     def render(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net(latents, self.class_tensor.expand(latents.shape[0]))

@@ -159,12 +159,23 @@ class StyleGAN2Generator(GeneratorAdapter):
         if latent_avg is None:
             latent_avg = self.net.mean_latent()
         self.register_buffer("latent_avg", latent_avg.reshape(-1).float().clone())  # (style_dim,)
-        self.layers = parse_layers(str(cfg["layers"]), model_config.n_latent)
-        if self.latent_space == "z" and len(self.layers) != model_config.n_latent:
+        self._set_layers()
+
+    def _set_layers(self) -> None:
+        n_latent = self.model_config.n_latent
+        self.layers = parse_layers(str(self.config["layers"]), n_latent)
+        if self.latent_space == "z" and len(self.layers) != n_latent:
             raise GanzooError("stylegan2: layers=... needs space=w (a z shift changes every layer's w)")
-        mask = torch.zeros(model_config.n_latent, 1)
+        mask = torch.zeros(n_latent, 1, device=self.latent_avg.device)
         mask[self.layers] = 1.0
         self.register_buffer("layer_mask", mask)  # (n_latent, 1)
+
+    def with_options(self, **changed: Any) -> StyleGAN2Generator:
+        if not set(changed) <= set(self.live_options):
+            return super().with_options(**changed)
+        clone = self.sharing_weights(changed)  # truncation and layers change no weight
+        clone._set_layers()
+        return clone
 
     @property
     def latent_dim(self) -> int:
