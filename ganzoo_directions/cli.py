@@ -127,6 +127,11 @@ allow_mismatch_option = click.option(
     is_flag=True,
     help="Apply the set even if the generator's weights differ from those it was made for.",
 )
+#: how --help states a setting some methods recommend per generator (centroid-ortho, the default)
+RECOMMENDED = (
+    "[default: what the method recommends for the generator where it does (the default method does; "
+    "the run prints the values it took); else {plain}]"
+)
 #: commands that train: which generator weights
 weights_option = click.option(
     "--weights",
@@ -270,7 +275,8 @@ def plugins() -> None:
     "num_directions",
     type=click.IntRange(min=1),
     default=None,
-    help=f"Number of directions K. [default: {DEFAULT_DIRECTIONS}, capped at the latent dimension]",
+    help="Number of directions K. "
+    + RECOMMENDED.format(plain=f"{DEFAULT_DIRECTIONS}, capped at the latent dimension"),
 )
 @click.option(
     "--batch", type=click.IntRange(min=2), default=defaults.BATCH_SIZE, show_default=True, help="Batch size."
@@ -282,15 +288,15 @@ def plugins() -> None:
     "--lr",
     type=FiniteFloatRange(min=0, min_open=True),
     default=defaults.LR,
-    show_default=True,
-    help="Adam learning rate of the deformator and the reconstructor.",
+    help="Adam learning rate of the deformator and the reconstructor. "
+    + RECOMMENDED.format(plain=defaults.LR),
 )
 @click.option(
     "--eps-max",
     type=FiniteFloatRange(min=0, min_open=True),
     default=defaults.EPS_MAX,
-    show_default=True,
-    help="Shift magnitudes are drawn from U[-eps-max, eps-max] ...",
+    help="Shift magnitudes are drawn from U[-eps-max, eps-max] ... "
+    + RECOMMENDED.format(plain=defaults.EPS_MAX),
 )
 @click.option(
     "--eps-min",

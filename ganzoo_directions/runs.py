@@ -471,9 +471,15 @@ def _execute_claimed(
             raise GanzooError(
                 f"method {method.name!r} recommends settings that do not exist: {sorted(unknown)}"
             )
-        for name, value in recommended.items():
-            if name not in request.given:
-                setattr(request.settings, name, value)
+        taken = {name: value for name, value in recommended.items() if name not in request.given}
+        for name, value in taken.items():
+            setattr(request.settings, name, value)
+        if taken:
+            said = ", ".join(
+                f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                for name, value in taken.items()
+            )
+            reporter.message(f"{method.name} recommends for {generator.name}: {said} (flags given win)")
     if request.settings.num_directions <= 0:
         request.settings.num_directions = min(default_directions, generator.max_directions)
     if not method.trained:

@@ -38,6 +38,8 @@ def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
     settings = spec["settings"]
     assert settings["num_directions"] == 8 and settings["eps_max"] == 2.0 and settings["lr"] == 1e-3
     assert "spread of" not in result.stderr  # its shifts stay inside the prior
+    said = " ".join(result.stderr.split())  # --help says the default run prints what it took
+    assert "centroid-ortho recommends for sngan-sprites: lr 0.001, eps_max 2, num_directions 8" in said
     assert spec["ranking"]["by"] == "rca" and sorted(spec["ranking"]["order"]) == list(range(8))
     paper = invoke(
         "discover", "--method", "centroid", "--steps", "3", "--rca-pairs", "16", "--out", str(tmp_path / "p")

@@ -52,13 +52,25 @@ def import_set(*args: str) -> DirectionSet:
 
 
 def goes_on(folder: Path, tmp_path: Path) -> None:
-    """The imported set works where sets are used: traverse (a real process), the explorer."""
+    """The imported set works where sets are used: traverse (a real process), the explorer, and a push
+    to the (local) Hub that a pull reads back."""
     result = run_cli("traverse", str(folder), "--out", str(tmp_path / "t.png"), "--directions", "0,1")
     assert result.returncode == 0, result.stderr
     dset = DirectionSet.load(folder)
     generator = generator_for(dset)
     explorer = Explorer(dset, lambda changed: generator, sliders=2, magnitude=2.0)
     assert explorer.render(0, 1, [2.0, 0]).width > 0
+    with HubServer() as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": WRITE_TOKEN}
+        env |= {"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        pushed = run_cli("push", str(folder), "alice/imported", env=env)
+        assert pushed.returncode == 0, pushed.stderr
+        assert (
+            f"imported-{dset.spec['imported']['format']}" in hub.files("alice/imported")["README.md"].decode()
+        )
+        pulled = run_cli("pull", "alice/imported", "--out", str(tmp_path / "pulled"), env=env)
+        assert pulled.returncode == 0, pulled.stderr
+        assert torch.equal(DirectionSet.load(tmp_path / "pulled").directions, dset.directions)
 
 
 def test_voynov_ortho_folder(tmp_path):
@@ -74,14 +86,6 @@ def test_voynov_ortho_folder(tmp_path):
     assert imported["format"] == "voynov" and imported["files"][0] == "deformator_100.pt"
     assert np.allclose(imported["norms"], 1.0, atol=1e-5)
     goes_on(tmp_path / "set", tmp_path)
-
-    with HubServer() as hub:  # and push: the card and file reach the Hub
-        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": WRITE_TOKEN}
-        env |= {"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-        pushed = run_cli("push", str(tmp_path / "set"), "alice/voynov-anime", env=env)
-        assert pushed.returncode == 0, pushed.stderr
-        assert "directions.safetensors" in hub.files("alice/voynov-anime")
-        assert "imported-voynov" in hub.files("alice/voynov-anime")["README.md"].decode()
 
 
 def test_voynov_linear_deformator_file_keeps_columns_and_says_the_bias_is_left_out(tmp_path):
