@@ -25,7 +25,7 @@ import os
 import shlex
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,13 @@ class RunRequest:
         path = run_dir / RUN_FILE
         try:
             data = json.loads(path.read_text())
+            known = {f.name for f in fields(RunSettings)}
+            newer = sorted(set(data["settings"]) - known)
+            if newer:
+                raise RunFolderError(
+                    f"{path} was written by a newer ganzoo-directions (settings {', '.join(newer)} are "
+                    f"unknown to {__version__}): upgrade ganzoo-directions to resume or read this run"
+                )
             settings = RunSettings(**data["settings"], run_dir=run_dir)
             return cls(
                 data["generator"],

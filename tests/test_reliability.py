@@ -528,3 +528,18 @@ def test_a_closed_output_pipe_never_ends_a_run(tmp_path):
     proc.stdout.close()  # as `head -1` exits
     assert proc.wait(timeout=300) == 0
     assert (out / FILE_NAME).is_file() and DirectionSet.load(out).spec["settings"]["steps"] == 60
+
+
+def test_a_run_written_by_a_newer_version_says_so(registry, tmp_path):
+    """A run.json with settings this version does not know is not "damaged": it says to upgrade."""
+    folder = tmp_path / "run"
+    execute(request(folder, steps=2), rca_pairs=16)
+    data = json.loads((folder / RUN_FILE).read_text())
+    data["settings"]["future_knob"] = 3
+    (folder / RUN_FILE).write_text(json.dumps(data))
+    result = invoke("discover", "--resume", "--out", str(folder))
+    assert (
+        result.returncode == 1
+        and "newer ganzoo-directions" in result.stderr
+        and "future_knob" in result.stderr
+    )
