@@ -26,12 +26,11 @@ from .interfaces import GeneratorAdapter
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
 from .reconstructors import build_reconstructor, choose_reconstructor, input_size
-from .runs import generator_for
+from .runs import METRICS_FILE, generator_for
 from .training import adam
 
 METRICS = ("rca", "heldout_rca", "ppl", "factors", "mig", "dci")
 PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
-METRICS_FILE = "metrics.json"
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 # the torchvision ImageNet weights LPIPS's backbones are built from
 

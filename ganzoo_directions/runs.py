@@ -34,7 +34,7 @@ import torch
 from . import __version__, defaults, pretrained
 from .directions import FILE_NAME, DirectionSet
 from .errors import CheckpointError, GanzooError, HubError, RunFolderError
-from .files import atomic_write_bytes, atomic_write_text, describe_os_error
+from .files import TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
 from .interfaces import PERFORMANCE, RESULT, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
@@ -45,6 +45,7 @@ from .traversal import save_traversal
 RUN_FILE = "run.json"
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 TRAVERSAL_FILE = "traversal.png"
+METRICS_FILE = "metrics.json"  # what `zoo-dirs evaluate` measured (the benchmark's "done" marker)
 LOCK_FILE = ".lock"
 #: run settings that may change when a run is resumed: how it runs, not what it computes (``steps``
 #: may grow, or stop early, never below the checkpoint)
@@ -338,8 +339,9 @@ class RunFolder:
 
 
 def _is_stray_temporary(path: Path) -> bool:
-    """A ``.NAME.XXXX.tmp`` file of :func:`ganzoo_directions.files.atomic_write` whose writer died."""
-    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
+    """A ``.NAME.XXXX.ganzoo.tmp`` file of :func:`ganzoo_directions.files.atomic_write` whose writer
+    died (a user's own ``.*.tmp`` files are not this project's to remove)."""
+    return path.name.startswith(".") and path.name.endswith(TEMPORARY_SUFFIX) and path.is_file()
 
 
 def _make_dirs(path: Path) -> None:
@@ -496,6 +498,15 @@ def _execute_claimed(
         request.settings.steps = generator.recommended_steps
     if request.settings.resume:
         step = folder.checkpoint_step()
+        finished = _finished_set(run_dir)
+        if step is None and finished is not None:  # a finished run whose checkpoint.pt was deleted
+            if request.settings.steps > finished:
+                raise RunFolderError(
+                    f"{run_dir} finished {finished} steps but its {CHECKPOINT_NAME} is gone, so it cannot "
+                    f"train to {request.settings.steps}; its set is kept as it is (start a new run to "
+                    "train longer)"
+                )
+            return _finish_traversal(folder, generator, reporter)
         if step is None:  # stopped before its first checkpoint: start again
             reporter.message("no checkpoint yet: starting the run again from step 0")
             request.settings.resume = False
@@ -574,10 +585,47 @@ def _execute_claimed(
         dset.spec["ranking"] = rank_by_image_change(
             generator, dset, magnitude=settings.eps_max / 2, render_batch=settings.batch_size
         )
+    if settings.resume:
+        _carry_over(run_dir, dset, reporter)
     dset.save(run_dir / FILE_NAME)
     traversal = run_dir / TRAVERSAL_FILE
     save_traversal(traversal, generator, dset, magnitude_range=settings.eps_max)
     return RunOutcome(run_dir, dset, traversal)
+
+
+def _finished_set(run_dir: Path) -> int | None:
+    """The steps the run folder's direction set was trained for, when it holds a readable one."""
+    path = run_dir / FILE_NAME
+    if not path.is_file():
+        return None
+    try:
+        return int(DirectionSet.load(path).spec.get("settings", {}).get("steps", 0))
+    except (GanzooError, TypeError, ValueError):
+        return None
+
+
+def _carry_over(run_dir: Path, dset: DirectionSet, reporter: Any) -> None:
+    """A resumed run that trained further replaces its set: the labels people gave carry over (the
+    directions are the same ones, trained longer), and the evaluation of the shorter run
+    (``metrics.json``) is removed, since it no longer describes the set."""
+    path = run_dir / FILE_NAME
+    if path.is_file():
+        try:
+            before = DirectionSet.load(path)
+        except GanzooError:
+            before = None
+        if before is not None and before.labels and before.num_directions == dset.num_directions:
+            dset.spec["labels"] = dict(before.spec["labels"])
+            reporter.message(
+                f"kept {len(before.labels)} label(s) of the earlier set: the directions trained further, "
+                "look again (zoo-dirs explore)"
+            )
+    stale = run_dir / METRICS_FILE
+    if stale.is_file():
+        stale.unlink()
+        reporter.message(
+            f"removed {METRICS_FILE}: it measured the shorter run (zoo-dirs evaluate measures this one)"
+        )
 
 
 def _finish_traversal(folder: RunFolder, generator: GeneratorAdapter, reporter: Any) -> RunOutcome:

@@ -160,10 +160,12 @@ def test_retry_loop_of_the_scaling_docs_survives_a_kill_before_the_first_checkpo
 def test_stray_temporary_files_are_removed_on_the_next_start(registry, tmp_path):
     folder = tmp_path / "run"
     execute(request(folder, steps=3), rca_pairs=16)
-    stray = folder / f".{CHECKPOINT_NAME}.k1ll3d.tmp"
+    stray = folder / f".{CHECKPOINT_NAME}.k1ll3d.ganzoo.tmp"
     stray.write_bytes(b"half a checkpoint")
+    mine = folder / ".notes.tmp"  # a user's own temporary file is not the project's to remove
+    mine.write_text("keep me")
     execute(resume_request(folder, {"steps": ("--steps", 6)}), rca_pairs=16)
-    assert not stray.exists()
+    assert not stray.exists() and mine.read_text() == "keep me"
 
 
 def test_training_that_diverges_stops_with_one_line(registry, tmp_path, monkeypatch):
@@ -543,3 +545,44 @@ def test_a_run_written_by_a_newer_version_says_so(registry, tmp_path):
         and "newer ganzoo-directions" in result.stderr
         and "future_knob" in result.stderr
     )
+
+
+def test_a_finished_run_whose_checkpoint_was_deleted_is_kept(registry, tmp_path):
+    """Deleting checkpoint.pt of a finished run no longer retrains it from step 0 (which lost the
+    labels, the log and the set): --resume has nothing to do, and training longer is refused."""
+    from ganzoo_directions.directions import update_labels
+
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    update_labels(folder, {0: "zoom"})
+    (folder / CHECKPOINT_NAME).unlink()
+    before = files(folder)
+    messages: list[str] = []
+    again = resume_request(folder, {})
+    again.settings.reporter.message = messages.append  # type: ignore[method-assign]
+    execute(again, rca_pairs=16)
+    assert files(folder) == before and "nothing to do" in messages[-1]
+    with pytest.raises(RunFolderError, match="cannot train to 8"):
+        execute(resume_request(folder, {"steps": ("--steps", 8)}), rca_pairs=16)
+    assert files(folder) == before and DirectionSet.load(folder).labels == {0: "zoom"}
+
+
+def test_training_longer_keeps_labels_and_drops_the_stale_evaluation(registry, tmp_path):
+    """--resume --steps N replaces the set: its labels carry over (said), and metrics.json, which
+    measured the shorter run, is removed instead of contradicting the new file."""
+    from ganzoo_directions.directions import update_labels
+    from ganzoo_directions.evaluation import EvalOptions, evaluate
+
+    folder = tmp_path / "run"
+    execute(request(folder), rca_pairs=16)
+    update_labels(folder, {1: "hair"})
+    evaluate(folder, EvalOptions(metrics=("rca",), samples=16))
+    assert (folder / "metrics.json").is_file()
+    messages: list[str] = []
+    longer = resume_request(folder, {"steps": ("--steps", 8)})
+    longer.settings.reporter.message = messages.append  # type: ignore[method-assign]
+    execute(longer, rca_pairs=16)
+    dset = DirectionSet.load(folder)
+    assert dset.spec["settings"]["steps"] == 8 and dset.labels == {1: "hair"}
+    assert not (folder / "metrics.json").exists()
+    assert any("kept 1 label" in m for m in messages) and any("removed metrics.json" in m for m in messages)
