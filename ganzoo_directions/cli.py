@@ -1432,9 +1432,17 @@ def evaluate(
 def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     """Compare runs in the layout of the paper's Table 1: methods as rows, metrics per generator as
     columns; runs that differ only by seed are one cell, mean ± std. Run `evaluate` first."""
-    from .compare import collect, plot_png
+    from .compare import collect, plot_png, unfinished
     from .files import atomic_write_bytes
 
+    skipped = unfinished(list(runs))
+    for folder in skipped:
+        click.echo(
+            f"note: skipping {folder}: no direction set yet (a run still going, stopped or failed)", err=True
+        )
+    runs = tuple(run for run in runs if run not in skipped)
+    if not runs:
+        raise GanzooError("none of these folders holds a finished run (no directions.safetensors)")
     comparison = collect(list(runs))
     if not comparison.metrics:
         raise GanzooError("none of these runs has recorded metrics; run `zoo-dirs evaluate RUN_DIR` first")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .directions import DirectionSet
+from .directions import FILE_NAME, DirectionSet
 
 #: metric key -> (column title, higher is better)
 COLUMNS: dict[str, tuple[str, bool]] = {
@@ -109,6 +109,12 @@ def _label(spec: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> str:
     params = method.get("hyperparameters", {})
     changed = {k: v for k, v in params.items() if defaults.get(name, {}).get(k) != v}
     return name + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) + ")" if changed else "")
+
+
+def unfinished(folders: list[Path]) -> list[Path]:
+    """The run folders among ``folders`` that hold no direction set yet (running, stopped or failed
+    runs): ``compare runs/*`` skips them with a note instead of failing on the first."""
+    return [f for f in folders if f.is_dir() and not (f / FILE_NAME).is_file()]
 
 
 def collect(folders: list[Path]) -> Comparison:

@@ -104,6 +104,14 @@ def test_evaluate_and_compare_on_the_command_line(trained_run, tmp_path):
     empty = _fake_run(tmp_path / "empty", "baseline", 0, {})
     result = invoke("compare", str(empty))
     assert result.returncode != 0 and "run `zoo-dirs evaluate" in result.stderr
+    stopped = tmp_path / "stopped"  # a run folder with no set yet (running, stopped, failed)
+    stopped.mkdir()
+    (stopped / "run.json").write_text("{}")
+    result = invoke("compare", str(trained_run), str(stopped), "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    assert f"skipping {stopped}" in " ".join(result.stderr.split()) and "sprites RCA" in result.stdout
+    result = invoke("compare", str(stopped))
+    assert result.returncode == 1 and "none of these folders holds a finished run" in result.stderr
 
 
 def test_evaluate_keeps_every_finished_metric_and_labels_saved_meanwhile(trained_run, tmp_path, monkeypatch):
