@@ -564,13 +564,17 @@ def _print_summary(console: Any, outcome: Any) -> None:
     from .runs import quote
 
     run_dir = outcome.run_dir
+
+    def strongest(n: int) -> str:  # the set's strongest directions, as traverse takes them
+        return ",".join(str(k) for k in outcome.directions.ranked()[:n])
+
     lines = [
         f"  directions  {run_dir / 'directions.safetensors'}",
         f"  picture     {outcome.traversal}",
         "next:",
-        f"  zoo-dirs traverse {quote(run_dir)} --directions 0,1,2 --samples 4 "
+        f"  zoo-dirs traverse {quote(run_dir)} --directions {strongest(3)} --samples 4 "
         f"--out {quote(run_dir / 'grid.png')}",
-        f"  zoo-dirs traverse {quote(run_dir)} --layout consecutive --directions 0,1 --samples 4 "
+        f"  zoo-dirs traverse {quote(run_dir)} --layout consecutive --directions {strongest(2)} --samples 4 "
         f"--out {quote(run_dir / 'consecutive.png')}",
     ]
     for line in lines:
@@ -1156,7 +1160,8 @@ def pull(
         click.echo(weights_note(get_registry().generator(made_for["name"]).cls, made_for))
     if dset.labels:
         click.echo("labels: " + ", ".join(f"{k} {text}" for k, text in sorted(dset.labels.items())))
-    click.echo(f"next: zoo-dirs traverse {quote(folder)} --directions 0,1,2 --samples 4 --out grid.png")
+    strongest = ",".join(str(k) for k in dset.ranked()[:3])
+    click.echo(f"next: zoo-dirs traverse {quote(folder)} --directions {strongest} --samples 4 --out grid.png")
 
 
 @cli.command("import")
@@ -1400,8 +1405,25 @@ def evaluate(
         device=pick_device(device),
         progress=bars if console.is_terminal else None,
     )
-    with bars:
-        results = run_evaluation(folder, options)
+    if "heldout_rca" in chosen:
+        console.print(
+            f"heldout_rca first trains a fresh reconstructor for {heldout_steps} steps on the frozen "
+            "directions (--heldout-steps)",
+            highlight=False,
+        )
+    try:
+        with bars:
+            results = run_evaluation(folder, options)
+    except KeyboardInterrupt:
+        from .evaluation import METRICS_FILE
+
+        path = folder / METRICS_FILE
+        kept = sorted(k for k in chosen if path.is_file() and k in json.loads(path.read_text()))
+        what = f"kept {', '.join(kept)} in {path}" if kept else "no metric of this evaluation was finished"
+        console.print(
+            f"[yellow]interrupted[/]: {what}; run the same command to measure the rest", highlight=False
+        )
+        sys.exit(130)
     table = Table(title=f"evaluation of {folder}")
     table.add_column("metric")
     table.add_column("value")

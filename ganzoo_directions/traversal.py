@@ -49,7 +49,7 @@ def traversal_images(
                 base = z.expand(len(magnitudes), -1)  # (M, D)
                 rows.append(generator.render_shifted(base, dset.shift(k, magnitudes)))
                 row_labels.append(dset.title(k) + (f" #{i}" if len(latents) > 1 else ""))
-        col_labels = [f"{t:+.1f}" for t in magnitudes.tolist()]
+        col_labels = [signed(t) for t in magnitudes.tolist()]
     elif layout == "consecutive":
         if len(directions) != 2:
             raise GanzooError("the consecutive layout takes exactly two directions (k1, k2)")
@@ -61,11 +61,16 @@ def traversal_images(
             shifts = torch.cat([first, second])
             rows.append(generator.render_shifted(z.expand(len(shifts), -1), shifts))
             row_labels.append(f"#{i}")
-        col_labels = [f"k{k1} {t:+.1f}" for t in steps.tolist()]
-        col_labels += [f"k{k2} {t:+.1f}" for t in steps[1:].tolist()]
+        col_labels = [f"k{k1} {signed(t)}" for t in steps.tolist()]
+        col_labels += [f"k{k2} {signed(t)}" for t in steps[1:].tolist()]
     else:
         raise GanzooError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
     return torch.stack(rows), row_labels, col_labels
+
+
+def signed(t: float) -> str:
+    """A magnitude as a column label: ``+1.5``, ``-3.0``, and ``+0.0`` (never ``-0.0``)."""
+    return f"{round(t, 1) + 0.0:+.1f}"
 
 
 def enlarge(images: torch.Tensor, min_tile: int) -> torch.Tensor:
@@ -156,7 +161,7 @@ def animation_frames(
         rendered = generator.render_shifted(latents.repeat(K, 1), shifts)
         images = shrink(enlarge(rendered, min_tile), max_tile)  # (K*N, C, H', W')
         grid = images.view(K, N, *images.shape[1:]).transpose(0, 1)  # (N, K, C, H', W')
-        rows = [f"{t:+.1f}"] + [""] * (N - 1)  # the current eps, once
+        rows = [signed(t)] + [""] * (N - 1)  # the current eps, once
         frames.append(grid_image(grid, rows, [dset.title(k) for k in directions]))
     return frames
 

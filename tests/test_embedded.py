@@ -41,6 +41,8 @@ def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
     said = " ".join(result.stderr.split())  # --help says the default run prints what it took
     assert "centroid-ortho recommends for sngan-sprites: lr 0.001, eps_max 2, num_directions 8" in said
     assert spec["ranking"]["by"] == "rca" and sorted(spec["ranking"]["order"]) == list(range(8))
+    strongest = ",".join(str(k) for k in spec["ranking"]["order"][:3])
+    assert f"--directions {strongest} --samples 4" in said  # "next:" suggests the strongest
     paper = invoke(
         "discover", "--method", "centroid", "--steps", "3", "--rca-pairs", "16", "--out", str(tmp_path / "p")
     )

@@ -185,3 +185,28 @@ def test_renders_after_training_follow_the_run_batch(registry, tmp_path, monkeyp
         seed=1234,
     )
     assert results["rca"] == whole
+
+
+def test_evaluate_announces_the_heldout_training_and_ctrl_c_says_what_was_kept(trained_run, tmp_path):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .helpers import wait_until
+
+    folder = tmp_path / "run"
+    shutil.copytree(trained_run, folder)
+    (folder / "metrics.json").unlink(missing_ok=True)
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    args = [str(exe), "evaluate", str(folder), "--metrics", "rca,heldout_rca", "--samples", "10"]
+    args += ["--heldout-steps", "1000000"]
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    assert wait_until(lambda: (folder / "metrics.json").is_file())
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    said = " ".join(stderr.split())
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "trains a fresh reconstructor for 1000000 steps" in said and "interrupted: kept rca" in said

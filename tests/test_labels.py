@@ -158,3 +158,9 @@ def test_traversal_pictures_are_bounded(tmp_path):
     wide = DirectionSet(torch.randn(24, 8), None, {})
     save_traversal(tmp_path / "rows.png", G, wide, max_tile=16, magnitude_range=2.0)
     assert Image.open(tmp_path / "rows.png").height == top + 16 * (16 + pad) + pad
+
+
+def test_column_labels_never_read_minus_zero():
+    from ganzoo_directions.traversal import signed
+
+    assert [signed(t) for t in (-1e-9, 0.0, -0.04, 1.25, -3.0)] == ["+0.0", "+0.0", "+0.0", "+1.2", "-3.0"]
