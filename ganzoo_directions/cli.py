@@ -711,6 +711,15 @@ def traverse(
 )
 @click.option("--share", is_flag=True, help="Also open a public Gradio share link (off by default).")
 @click.option(
+    "--auth",
+    default=None,
+    envvar="ZOO_DIRS_EXPLORE_AUTH",
+    metavar="USER:PASS",
+    help="Credentials the page asks for. Needed to edit labels when the page is reachable beyond this "
+    "machine (--host other than the loopback, or --share); without them it is served read-only. "
+    "[env: ZOO_DIRS_EXPLORE_AUTH]",
+)
+@click.option(
     "--sliders",
     type=click.IntRange(min=1, max=64),
     default=defaults.EXPLORE_SLIDERS,
@@ -738,6 +747,7 @@ def explore(
     host: str,
     port: int,
     share: bool,
+    auth: str | None,
     sliders: int,
     magnitude_range: float | None,
     out: Path | None,
@@ -753,7 +763,7 @@ def explore(
     otherwise; Ctrl-C stops it.
     """
     from .directions import FILE_NAME, DirectionSet
-    from .explore import Explorer, build_app, require_gradio
+    from .explore import Explorer, build_app, page_access, require_gradio
     from .hub import open_source
     from .runs import generator_for, pick_device
 
@@ -774,12 +784,27 @@ def explore(
 
     if magnitude_range is None:
         magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
+    credentials, labels_allowed, access = page_access(host, share, auth)
+    writable = writable and labels_allowed
     explorer = Explorer(
         dset, build, path=file if writable else None, sliders=sliders, magnitude=magnitude_range
     )
     app = build_app(explorer)
     click.echo(f"exploring {file} on {device}; labels {'saved in it' if writable else 'read-only'}")
-    app.launch(server_name=host, server_port=port or None, share=share, inbrowser=False, quiet=False)
+    if access:
+        click.echo(access)
+    # no server-side rendering proxy and no run-history endpoints (published Gradio advisories); no
+    # allowed_paths: the page serves no file of this machine
+    app.launch(
+        server_name=host,
+        server_port=port or None,
+        share=share,
+        inbrowser=False,
+        quiet=False,
+        auth=credentials,
+        ssr_mode=False,
+        run_history=False,
+    )
 
 
 @cli.command()

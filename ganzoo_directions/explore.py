@@ -51,6 +51,40 @@ def to_image(images: torch.Tensor, min_tile: int = MIN_TILE) -> Image.Image:
     return Image.fromarray(pixels if pixels.shape[2] == 3 else pixels[:, :, 0])
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+AUTH_ENV = "ZOO_DIRS_EXPLORE_AUTH"
+
+
+def page_access(host: str, share: bool, auth: str | None) -> tuple[tuple[str, str] | None, bool, str]:
+    """Who may write labels through the page: ``(credentials, labels_allowed, what_to_say)``.
+
+    The label boxes are API endpoints that rewrite the user's direction file. On the loopback the page
+    is the user's own; reachable beyond it (``--host 0.0.0.0``, ``--share``) it needs credentials
+    (``--auth USER:PASS`` or the environment variable :data:`AUTH_ENV`), or it is served read-only.
+    """
+    credentials = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not sep or not user or not password:
+            raise GanzooError("--auth takes USER:PASS (both non-empty)")
+        credentials = (user, password)
+    exposed = share or host not in LOOPBACK
+    if not exposed:
+        return credentials, True, ""
+    if credentials is not None:
+        return (
+            credentials,
+            True,
+            "the page is reachable beyond this machine; it asks for the --auth credentials",
+        )
+    return (
+        None,
+        False,
+        "the page is reachable beyond this machine without --auth: labels are read-only "
+        f"(give --auth USER:PASS or set {AUTH_ENV} to edit them there)",
+    )
+
+
 @dataclass
 class Explorer:
     """What the page shows and changes, with no web framework.

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -202,3 +203,55 @@ def test_the_page_in_a_real_browser(run, tmp_path):
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_page_access_beyond_the_loopback_needs_credentials():
+    from ganzoo_directions.errors import GanzooError
+    from ganzoo_directions.explore import page_access
+
+    assert page_access("127.0.0.1", False, None) == (None, True, "")
+    credentials, allowed, said = page_access("0.0.0.0", False, None)
+    assert credentials is None and not allowed and "read-only" in said
+    credentials, allowed, said = page_access("127.0.0.1", True, "ann:s3cret")  # --share: public
+    assert credentials == ("ann", "s3cret") and allowed and "asks for the --auth" in said
+    with pytest.raises(GanzooError, match="USER:PASS"):
+        page_access("0.0.0.0", False, "no-colon")
+
+
+def test_an_exposed_page_is_read_only_and_serves_no_files(run, tmp_path):
+    """--host 0.0.0.0 without --auth: labels read-only (said on start-up); Gradio's file route and the
+    run-history endpoints serve nothing of this machine."""
+    pytest.importorskip("gradio", reason="the [explore] extra is not installed")
+    port = free_port()
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    server = subprocess.Popen(
+        [str(exe), "explore", str(run), "--host", "0.0.0.0", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def status(path: str) -> int:
+        try:
+            return urllib.request.urlopen(base + path, timeout=5).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return -1
+
+    try:
+        assert wait_until(lambda: status("/") == 200, timeout=120)
+        for path in (
+            "/gradio_api/file=/etc/passwd",
+            "/gradio_api/file=http://127.0.0.1:9/x",
+            "/gradio_api/runs",
+        ):
+            assert status(path) != 200, path
+        assert status("/gradio_api/run-history/anything") != 200
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=60)
+    assert "labels read-only" in out and "without --auth" in out
