@@ -1171,18 +1171,19 @@ def pull(
     from .plugins import get_registry
     from .pretrained import weights_note
     from .runs import generator_for, quote
+    from .safe_text import plain
 
     def check(dset: Any) -> None:
         generator_for(dset, weights=weights, allow_mismatch=allow_mismatch, where=ref)
 
     dset, folder = pull_set(ref, out, force=force, check=None if no_check else check)
     made_for = dset.spec.get("generator", {})
-    click.echo(
-        f"{dset.num_directions} directions for {made_for.get('name', '?')} "
-        f"({dset.spec.get('method', {}).get('name', '?')}) in {folder}"
+    click.echo(  # names from someone's file: printed as text, never as terminal control sequences
+        f"{dset.num_directions} directions for {plain(made_for.get('name', '?'))} "
+        f"({plain(dset.spec.get('method', {}).get('name', '?'))}) in {folder}"
     )
     if made_for.get("name") in get_registry().generators:
-        click.echo(weights_note(get_registry().generator(made_for["name"]).cls, made_for))
+        click.echo(plain(weights_note(get_registry().generator(made_for["name"]).cls, made_for)))
     if dset.labels:
         click.echo("labels: " + ", ".join(f"{k} {text}" for k, text in sorted(dset.labels.items())))
     strongest = ",".join(str(k) for k in dset.ranked()[:3])

@@ -310,6 +310,12 @@ class DirectionSet:
             isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in labels.items()
         ):
             raise DirectionFileError(f"{path}: metadata 'labels' must map direction indices to text")
+        for key, text in labels.items():
+            if any(unicodedata.category(c).startswith("C") for c in text) or len(text) > MAX_LABEL_LENGTH:
+                raise DirectionFileError(
+                    f"{path}: the label of direction {key} holds control characters or is longer than "
+                    f"{MAX_LABEL_LENGTH} characters (not a label this project writes)"
+                )
         directions = tensors.pop("directions", None)
         if directions is None:
             raise DirectionFileError(f"{path}: no 'directions' tensor")

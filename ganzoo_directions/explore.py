@@ -21,6 +21,7 @@ from . import defaults
 from .directions import DirectionSet, update_labels
 from .errors import GanzooError
 from .interfaces import GeneratorAdapter
+from .safe_text import markdown_text, plain
 from .traversal import enlarge
 
 if TYPE_CHECKING:
@@ -197,9 +198,9 @@ def build_app(explorer: Explorer) -> gr.Blocks:
     made_for = dset.spec.get("generator", {})
     method = dset.spec.get("method", {}).get("name", "?")
     with gr.Blocks(title=f"zoo-dirs explore: {method} on {made_for.get('name', '?')}") as app:
-        gr.Markdown(
-            f"### {dset.num_directions} `{method}` directions for `{made_for.get('name', '?')}` — "
-            f"the {len(explorer.directions)} strongest first"
+        gr.Markdown(  # names from the file are shown as text, never as Markdown or HTML
+            f"### {dset.num_directions} {markdown_text(method)} directions for "
+            f"{markdown_text(made_for.get('name', '?'))} — the {len(explorer.directions)} strongest first"
         )
         with gr.Row():
             with gr.Column(scale=1, min_width=240):
@@ -311,7 +312,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
 
             def save(text: str, k: int = k) -> Any:
                 message = explorer.save_label(k, text)
-                return message, gr.Slider(label=explorer.dset.title(k))
+                return markdown_text(message), gr.Slider(label=plain(explorer.dset.title(k)))
 
             box.submit(save, box, [status, slider])
     return app

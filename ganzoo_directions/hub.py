@@ -21,6 +21,7 @@ from pathlib import Path
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, HubError
 from .files import describe_os_error
+from .safe_text import markdown_text
 
 CARD_NAME = "README.md"
 PREVIEW_FILES = ("traversal.png", "traversal.gif")
@@ -295,7 +296,7 @@ def render_card(dset: DirectionSet, repo_id: str, *, license: str = "mit", previ
         created=spec.get("created", "?"),
         preview=preview or "",
         plugins=spec.get("plugins", []),
-        labels=dset.labels,
+        labels={k: markdown_text(text) for k, text in dset.labels.items()},
     )
     return str(card)
 

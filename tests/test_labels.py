@@ -164,3 +164,38 @@ def test_column_labels_never_read_minus_zero():
     from ganzoo_directions.traversal import signed
 
     assert [signed(t) for t in (-1e-9, 0.0, -0.04, 1.25, -3.0)] == ["+0.0", "+0.0", "+0.0", "+1.2", "-3.0"]
+
+
+def test_hostile_labels_and_names_are_shown_as_text(tmp_path):
+    """HTML, Markdown and ANSI in labels and names never act: the Hub card and the page escape them,
+    and a file whose labels hold control characters is refused when read."""
+    import json as json_
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from ganzoo_directions.directions import DirectionSet
+    from ganzoo_directions.errors import DirectionFileError
+    from ganzoo_directions.hub import render_card
+    from ganzoo_directions.safe_text import markdown_text, plain
+
+    hostile = "<script>alert(1)</script> | **bold** [x](http://evil)"
+    assert "<script>" not in markdown_text(hostile) and "&lt;script&gt;" in markdown_text(hostile)
+    assert "\\|" in markdown_text(hostile) and "\\*\\*bold\\*\\*" in markdown_text(hostile)
+    assert plain("red \x1b[31mtext\x1b[0m") == "red [31mtext[0m"
+    spec = {"generator": {"name": "sprites"}, "method": {"name": "x", "hyperparameters": {}}}
+    dset = DirectionSet(torch.eye(4), None, spec)
+    dset.set_labels({0: hostile[:60]})
+    card = render_card(dset, "alice/x")
+    assert "<script>" not in card and "&lt;script&gt;" in card
+    path = tmp_path / "d.safetensors"
+    dset.save(path)
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    spec = json_.loads(meta["spec"])
+    spec["labels"] = {"1": "\x1b]0;pwned\x07title"}
+    meta["spec"] = json_.dumps(spec)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(DirectionFileError, match="control characters"):
+        DirectionSet.load(path)
