@@ -795,6 +795,10 @@ def explore(
         click.echo(access)
     # no server-side rendering proxy and no run-history endpoints (published Gradio advisories); no
     # allowed_paths: the page serves no file of this machine
+    import inspect
+
+    hardening = {"ssr_mode": False, "run_history": False}  # where this Gradio has them
+    accepted = inspect.signature(app.launch).parameters
     app.launch(
         server_name=host,
         server_port=port or None,
@@ -802,8 +806,7 @@ def explore(
         inbrowser=False,
         quiet=False,
         auth=credentials,
-        ssr_mode=False,
-        run_history=False,
+        **{name: value for name, value in hardening.items() if name in accepted},
     )
 
 
