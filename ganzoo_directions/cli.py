@@ -820,7 +820,7 @@ def explore(
     show_default=True,
     help="Generator to invert (see `zoo-dirs list`).",
 )
-@click.option("--weights", default=None, help="Generator weights: a local file or a Hub reference.")
+@weights_option
 @click.option(
     "-g",
     "--gen-option",
@@ -1204,7 +1204,13 @@ def pull(
     help="voynov: a GANLatentDiscovery folder or deformator_N.pt; ganspace: a GANSpace .npz; vectors: "
     "InterFaceGAN / e4e .npy / .pt (one direction per file, or (K, D)). auto: from the names.",
 )
-@click.option("--gen", "gen_name", required=True, help="The generator the directions are for.")
+@click.option(
+    "--gen",
+    "gen_name",
+    type=PluginName("generator"),
+    required=True,
+    help="The generator the directions are for.",
+)
 @weights_option
 @click.option(
     "-g",

@@ -371,9 +371,7 @@ def _file_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "direction"
 
 
-def export_set(
-    dset: DirectionSet, out: Path, fmt: str, *, split: bool = False, lat_mean: Any = None
-) -> list[Path]:
+def export_set(dset: DirectionSet, out: Path, fmt: str, *, split: bool = False) -> list[Path]:
     """Write ``dset`` in another tool's format; returns the files written (atomically)."""
     import io
 
@@ -406,11 +404,7 @@ def export_set(
                 float(dset.spec.get("settings", {}).get("eps_max", 1.0)) / GANSPACE_SIGMAS,
                 np.float32,
             ),
-            "lat_mean": (
-                np.zeros((1, directions.shape[1]), np.float32)
-                if lat_mean is None
-                else np.asarray(lat_mean, np.float32).reshape(1, -1)
-            ),
+            "lat_mean": np.zeros((1, directions.shape[1]), np.float32),  # a set stores no latent mean
         }
         if layers is not None:
             arrays["edit_start"], arrays["edit_end"] = np.array(layers[0]), np.array(layers[1] + 1)

@@ -498,8 +498,8 @@ def _execute_claimed(
         request.settings.steps = generator.recommended_steps
     if request.settings.resume:
         step = folder.checkpoint_step()
-        finished = _finished_set(run_dir)
-        if step is None and finished is not None:  # a finished run whose checkpoint.pt was deleted
+        finished = _finished_set(run_dir) if step is None else None
+        if finished is not None:  # a finished run whose checkpoint.pt was deleted
             if request.settings.steps > finished:
                 raise RunFolderError(
                     f"{run_dir} finished {finished} steps but its {CHECKPOINT_NAME} is gone, so it cannot "

@@ -89,37 +89,33 @@ def tiny_hub(tmp_path):
         for file in weights_dir.iterdir():
             repo.commits[repo.branches["main"]][f"weights/{file.name}"] = file.read_bytes()
         source = f"hf:zoo/tiny/weights/generator.pt@{repo.branches['main']}"
-        yield hub, source, sha256_file(weights_dir / "generator.pt")
+        sha = sha256_file(weights_dir / "generator.pt")
+        entry = {"name": "tiny", "source": source, "summary": "a test SNGAN", "license": "mit", "sha256": sha}
+        yield hub, entry
+
+
+def discover_registered(registry: dict, out: Path, env: dict, *extra: str) -> subprocess.CompletedProcess:
+    """A tiny `discover` on sngan in a process whose sngan family knows ``registry``."""
+    return run_registered(
+        registry, "discover", "--gen", "sngan", *extra, *TINY_RUN, "--out", str(out), env=env
+    )
 
 
 def test_registered_default_is_downloaded_checked_and_recorded(tiny_hub, tmp_path):
-    hub, source, sha = tiny_hub
+    hub, entry = tiny_hub
+    source, sha = entry["source"], entry["sha256"]
     env = hub_env(tmp_path, HF_ENDPOINT=hub.url)
-    entry = {"name": "tiny", "source": source, "summary": "a test SNGAN", "license": "mit", "sha256": sha}
     registry = {"generator": "sngan", "default": "tiny", "entries": [entry]}
 
     listed = run_registered(registry, "list", "--json", env=env)
     sngan = next(row for row in json.loads(listed.stdout) if row["name"] == "sngan")
     assert sngan["weights"] == [{**entry, "homepage": None, "paper": False, "default": True, "options": {}}]
 
-    result = run_registered(
-        registry, "discover", "--gen", "sngan", *TINY_RUN, "--out", str(tmp_path / "a"), env=env
-    )
+    result = discover_registered(registry, tmp_path / "a", env)
     assert result.returncode == 0, result.stderr
     spec = DirectionSet.load(tmp_path / "a").spec["generator"]
     assert spec["weights"] == source and spec["fingerprint"] == sha
-    by_name = run_registered(
-        registry,
-        "discover",
-        "--gen",
-        "sngan",
-        "--weights",
-        "tiny",
-        *TINY_RUN,
-        "--out",
-        str(tmp_path / "b"),
-        env=env,
-    )
+    by_name = discover_registered(registry, tmp_path / "b", env, "--weights", "tiny")
     assert by_name.returncode == 0, by_name.stderr
     assert json.loads((tmp_path / "b" / "run.json").read_text())["weights"] == "tiny"
     # cached now: the same name works offline
@@ -130,37 +126,21 @@ def test_registered_default_is_downloaded_checked_and_recorded(tiny_hub, tmp_pat
     assert again.returncode == 0, again.stderr
 
     tampered = {**registry, "entries": [{**entry, "sha256": "0" * 64}]}
-    bad = run_registered(
-        tampered, "discover", "--gen", "sngan", *TINY_RUN, "--out", str(tmp_path / "c"), env=env
-    )
+    bad = discover_registered(tampered, tmp_path / "c", env)
     assert "not the registered" in one_line_error(bad)
 
     cold = hub_env(tmp_path / "cold", HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
-    refused = run_registered(
-        registry, "discover", "--gen", "sngan", *TINY_RUN, "--out", str(tmp_path / "d"), env=cold
-    )
+    refused = discover_registered(registry, tmp_path / "d", cold)
     line = one_line_error(refused)
     assert "HF_HUB_OFFLINE" in line and "--random-weights" in line and "tiny" in line
     assert not (tmp_path / "d").exists()
 
 
 def test_a_pulled_set_says_which_registered_weights_it_was_made_for(tiny_hub, tmp_path):
-    hub, source, sha = tiny_hub
+    hub, entry = tiny_hub
     env = hub_env(tmp_path, HF_ENDPOINT=hub.url)
-    entry = {"name": "tiny", "source": source, "summary": "a test SNGAN", "license": "mit", "sha256": sha}
     registry = {"generator": "sngan", "default": None, "entries": [entry]}
-    made = run_registered(
-        registry,
-        "discover",
-        "--gen",
-        "sngan",
-        "--weights",
-        "tiny",
-        *TINY_RUN,
-        "--out",
-        str(tmp_path / "a"),
-        env=env,
-    )
+    made = discover_registered(registry, tmp_path / "a", env, "--weights", "tiny")
     assert made.returncode == 0, made.stderr
     assert run_registered(registry, "push", str(tmp_path / "a"), "alice/tiny-dirs", env=env).returncode == 0
     pulled = run_registered(registry, "pull", "alice/tiny-dirs", env=env)

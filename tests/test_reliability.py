@@ -73,14 +73,20 @@ def test_resume_after_the_last_step_finishes_only_what_is_missing(registry, tmp_
     assert "train_rca" in resumed.directions.metrics  # kept in the checkpoint, not lost with the loop
 
 
+def resume_noting(folder: Path, given: dict | None = None) -> list[str]:
+    """``--resume`` of ``folder`` in this process; returns the messages the run gave."""
+    messages: list[str] = []
+    again = resume_request(folder, given or {})
+    again.settings.reporter.message = messages.append  # type: ignore[method-assign]
+    execute(again, rca_pairs=16)
+    return messages
+
+
 def test_resume_of_a_finished_run_changes_nothing_and_a_missing_picture_is_drawn(registry, tmp_path):
     folder = tmp_path / "run"
     execute(request(folder), rca_pairs=16)
     before = files(folder)
-    messages: list[str] = []
-    again = resume_request(folder, {})
-    again.settings.reporter.message = messages.append  # type: ignore[method-assign]
-    execute(again, rca_pairs=16)
+    messages = resume_noting(folder)
     assert files(folder) == before and "nothing to do" in messages[-1]
     (folder / runs.TRAVERSAL_FILE).unlink()
     execute(resume_request(folder, {}), rca_pairs=16)
@@ -557,10 +563,7 @@ def test_a_finished_run_whose_checkpoint_was_deleted_is_kept(registry, tmp_path)
     update_labels(folder, {0: "zoom"})
     (folder / CHECKPOINT_NAME).unlink()
     before = files(folder)
-    messages: list[str] = []
-    again = resume_request(folder, {})
-    again.settings.reporter.message = messages.append  # type: ignore[method-assign]
-    execute(again, rca_pairs=16)
+    messages = resume_noting(folder)
     assert files(folder) == before and "nothing to do" in messages[-1]
     with pytest.raises(RunFolderError, match="cannot train to 8"):
         execute(resume_request(folder, {"steps": ("--steps", 8)}), rca_pairs=16)
@@ -578,10 +581,7 @@ def test_training_longer_keeps_labels_and_drops_the_stale_evaluation(registry, t
     update_labels(folder, {1: "hair"})
     evaluate(folder, EvalOptions(metrics=("rca",), samples=16))
     assert (folder / "metrics.json").is_file()
-    messages: list[str] = []
-    longer = resume_request(folder, {"steps": ("--steps", 8)})
-    longer.settings.reporter.message = messages.append  # type: ignore[method-assign]
-    execute(longer, rca_pairs=16)
+    messages = resume_noting(folder, {"steps": ("--steps", 8)})
     dset = DirectionSet.load(folder)
     assert dset.spec["settings"]["steps"] == 8 and dset.labels == {1: "hair"}
     assert not (folder / "metrics.json").exists()
