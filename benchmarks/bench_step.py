@@ -89,12 +89,12 @@ def floor_parts(trainer: Trainer) -> dict[str, Callable[[], object]]:
     k = torch.randint(0, K, (B * S,), device=trainer.device)
 
     def render_no_grad() -> object:
-        with torch.no_grad(), trainer._autocast():
+        with torch.no_grad(), trainer.autocast():
             return G.render(z)
 
     def render_backward() -> object:
         latent = z_shifted.clone().requires_grad_(True)
-        with trainer._autocast():
+        with trainer.autocast():
             out = G.render(latent)
         out.float().sum().backward()
         return latent.grad
@@ -106,7 +106,7 @@ def floor_parts(trainer: Trainer) -> dict[str, Callable[[], object]]:
         after = x.clone().requires_grad_(True)
         xs = after.view(B, S, *x.shape[1:])
         before = torch.cat([x0[:, None], xs[:, :-1]], dim=1).flatten(0, 1)
-        with trainer._autocast():
+        with trainer.autocast():
             logits, eps_hat = R(before, after)
         (F.cross_entropy(logits.float(), k) + eps_hat.float().abs().mean()).backward()
         return logits

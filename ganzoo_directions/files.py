@@ -17,7 +17,8 @@ TEMPORARY_SUFFIX = ".ganzoo.tmp"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any]) -> None:
-    """Call ``write(f)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    """Call ``write(f)`` on a temporary file beside ``path``, then rename it over ``path``. An OS error
+    on the way (a full disk) names ``path`` and leaves the old file as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
@@ -28,6 +29,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename and exc.filename != tmp:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -54,7 +60,9 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     with ``weights_only=True``)."""
     import torch
 
-    atomic_write(path, lambda f: torch.save(obj, f))
+    buffer = io.BytesIO()  # serialised first: a failing write is then a plain OSError, not torch's own
+    torch.save(obj, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -133,6 +133,9 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         Names of ``options`` a viewer may change while looking (``zoo-dirs explore`` shows a
         control for each: truncation, a W+ layer range); changing one rebuilds the generator with
         the new value. Options that change the weights or the latent space do not belong here.
+    ``feature_layer``
+        The module (a name for ``get_submodule``, e.g. ``"net.convs.1"``) whose output methods that
+        read an intermediate layer use by default (DeepSpectral's Jacobian); ``None``: the image.
 
     The latent in all methods below is the space directions are found in (e.g. W for StyleGAN2):
     ``sample_latents`` returns points of that space and ``render`` maps them to images.
@@ -148,6 +151,7 @@ class GeneratorAdapter(nn.Module, abc.ABC):
     pretrained: ClassVar[tuple[PretrainedWeights, ...]] = ()
     default_weights: ClassVar[str | None] = None
     live_options: ClassVar[tuple[str, ...]] = ()
+    feature_layer: ClassVar[str | None] = None
 
     def __init__(self, weights: str | None = None, **options: Any) -> None:
         super().__init__()
@@ -309,6 +313,37 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         images = self.render(latents)
         size = min(16, images.shape[-1])
         return torch.nn.functional.adaptive_avg_pool2d(images, size).flatten(1)
+
+    def layer_names(self) -> list[str]:
+        """The modules :meth:`layer_output` can read (``get_submodule`` names, in definition order)."""
+        return [name for name, _ in self.named_modules() if name]
+
+    def layer_output(self, latents: torch.Tensor, layer: str | None) -> torch.Tensor:
+        """``(n, D)`` latents -> ``(n, F)``: the flattened output of module ``layer`` while rendering
+        them (``None`` or ``"image"``: the image), differentiable with respect to ``latents``.
+
+        Read with a forward hook on the real render path, so every adapter has it; an unknown name
+        lists the valid ones.
+        """
+        if layer in (None, "image"):
+            return self.render(latents).flatten(1)
+        names = self.layer_names()
+        if layer not in names:
+            shown = ", ".join(names[:60]) + (" ..." if len(names) > 60 else "")
+            raise GanzooError(f"generator {self.name!r} has no layer {layer!r}; layers: image, {shown}")
+        captured: list[torch.Tensor] = []
+
+        def keep(module: nn.Module, inputs: Any, output: Any) -> None:
+            captured.append(output[0] if isinstance(output, tuple) else output)
+
+        handle = self.get_submodule(layer).register_forward_hook(keep)
+        try:
+            self.render(latents)
+        finally:
+            handle.remove()
+        if not captured or not isinstance(captured[0], torch.Tensor):
+            raise GanzooError(f"layer {layer!r} of generator {self.name!r} gives no tensor while rendering")
+        return captured[0].flatten(1)
 
     def known_factors(self) -> KnownFactors | None:
         """The true factor directions where they are known (synthetic generators); else ``None``."""

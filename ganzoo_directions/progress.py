@@ -60,10 +60,21 @@ def schedule_note(step: int, total: int, steps_per_s: float) -> str | None:
     )
 
 
+#: how the progress line names a method's statistics (TrainedMethod.statistics); others by their name
+STAT_LABELS = {"acc": "RCA", "mae": "|eps err|"}
+#: statistics logged but not shown (the cross-entropy is in the loss; reg is shown when non-zero)
+HIDDEN_STATS = {"ce", "step", "steps_per_s"}
+
+
 def _format_stats(stats: Mapping[str, float]) -> str:
-    parts = [f"loss {stats['loss']:.3f}", f"RCA {stats['acc']:.2f}", f"|eps err| {stats['mae']:.2f}"]
-    if stats.get("reg"):
-        parts.append(f"reg {stats['reg']:.3f}")  # the method's extra losses (centroid, orthogonality)
+    parts = []
+    first = {"loss": 0, "acc": 1}  # then the rest in the method's order
+    for name, value in sorted(stats.items(), key=lambda item: first.get(item[0], 2)):
+        if name in HIDDEN_STATS or (name == "reg" and not value):  # reg: centroid, orthogonality
+            continue
+        parts.append(
+            f"{STAT_LABELS.get(name, name)} {value:.2f}" if name in ("acc", "mae") else f"{name} {value:.3f}"
+        )
     return "  ".join(parts)
 
 

@@ -57,6 +57,13 @@ class TrainedMethod(DirectionMethod):
     shifts_per_sample: ClassVar[int] = 1
     hyperparameters: ClassVar[Mapping[str, Option]] = {}
     trained: ClassVar[bool] = True
+    #: names of the statistics :meth:`objective` returns, in order (logged every ``log_every`` steps;
+    #: the progress line shows ``loss``, ``acc`` as RCA, ``mae`` as |eps err|, others by name)
+    statistics: ClassVar[tuple[str, ...]] = ("loss", "ce", "mae", "reg", "acc")
+    #: whether the image network trained with A is a reconstructor R (predicts k and eps from a pair):
+    #: then the run measures RCA with it and saves it; a method with its own image network (DisCo's
+    #: encoder) sets False
+    reconstructs: ClassVar[bool] = True
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -155,6 +162,19 @@ class TrainedMethod(DirectionMethod):
     def reset_state(self, num_directions: int, latent_dim: int, device: torch.device) -> None:
         """Prepare the method's own state before the first step."""
 
+    def build_image_model(self, generator: GeneratorAdapter, settings: RunSettings) -> torch.nn.Module | None:
+        """The network on images trained jointly with A, or ``None``: the run's reconstructor R
+        (``--reconstructor``). A method whose :meth:`objective` needs another network builds it here
+        (it is checkpointed, wrapped for data-parallel runs and stepped like R)."""
+        return None
+
+    def objective(self, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step's loss (with autograd graph) and its :attr:`statistics` as one ``(len(statistics),)``
+        tensor (detached, no host sync). The default is the reconstruction objective of Voynov &
+        Babenko and the paper (:meth:`Trainer.reconstruction_objective`); the trainer then steps A and
+        the image network."""
+        return trainer.reconstruction_objective()
+
     def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
         return Trainer(self, generator, settings).run()
 
@@ -219,9 +239,8 @@ class _StopOnInterrupt:
 class _Window:
     """Sums of step statistics between two log lines, kept on the device (no host sync per step)."""
 
-    names = ("loss", "ce", "mae", "reg", "acc")
-
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, names: tuple[str, ...], device: torch.device) -> None:
+        self.names = names
         self.sums = torch.zeros(len(self.names), device=device)
         self.count = 0
 
@@ -294,10 +313,12 @@ class Trainer:
                     f"initial directions have shape {tuple(start.shape)}, need {(self.K, self.D)}"
                 )
             self.A.start_from(start.to(self.device))
-        size = input_size(settings.reconstructor_size, generator.image_size)  # None: as rendered
-        kind = choose_reconstructor(settings.reconstructor, size or generator.image_size)
-        self.R = build_reconstructor(kind, self.K, generator.image_channels, input_size=size).to(self.device)
-        self.reconstructor_kind = kind
+        image_model = method.build_image_model(generator, settings)
+        if image_model is None:
+            size = input_size(settings.reconstructor_size, generator.image_size)  # None: as rendered
+            kind = choose_reconstructor(settings.reconstructor, size or generator.image_size)
+            image_model = build_reconstructor(kind, self.K, generator.image_channels, input_size=size)
+        self.R = image_model.to(self.device)  # R, or the method's own image network
         if settings.channels_last:
             to_memory_format(self.R)
             to_memory_format(generator)
@@ -305,7 +326,7 @@ class Trainer:
         self.opt_R = adam(self.R.parameters(), settings.lr, self.device)
         self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)
         method.reset_state(self.K, self.D, self.device)
-        self.window = _Window(self.device)
+        self.window = _Window(method.statistics, self.device)
         self.step = 0
         self.last_stats: dict[str, float] = {}  # the latest log line's statistics
         self.run_dir = Path(settings.run_dir) if settings.run_dir is not None and self.rank == 0 else None
@@ -327,39 +348,55 @@ class Trainer:
             self.R_step = torch.compile(self.R_step)
             self.render_shifted = torch.compile(generator.render_shifted)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The run's precision (bf16 autocast on CUDA by default, else nothing)."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _local(self, t: torch.Tensor) -> torch.Tensor:
-        """This rank's slice of a tensor drawn for the global batch."""
-        B = self.s.batch_size
-        return t[self.rank * B : (self.rank + 1) * B]
+    def local(self, t: torch.Tensor, per_rank: int | None = None) -> torch.Tensor:
+        """This rank's slice of a tensor drawn for the global batch (``per_rank`` rows each, by default
+        the run's batch): every rank draws the same global tensor from the shared seed."""
+        n = self.s.batch_size if per_rank is None else per_rank
+        return t[self.rank * n : (self.rank + 1) * n]
 
     # -- one step ---------------------------------------------------------------------------------
     def train_step(self) -> torch.Tensor:
         """One optimisation step; returns the step's statistics as a device tensor (no sync)."""
+        loss, stats = self.method.objective(self)
+        self.opt_A.zero_grad(set_to_none=True)
+        self.opt_R.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_A.step()
+        self.opt_R.step()
+        return stats
+
+    def render_pairs(self, z: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+        """``(n, D)`` latents and shifts -> ``(n, C, H, W)`` shifted images with autograd graph to the
+        shifts, under the run's precision and activation checkpointing (every objective renders
+        shifted images through this)."""
+        with self.autocast():
+            if self.s.grad_checkpoint:
+                return checkpoint(self.render_shifted, z, shifts, use_reentrant=False)
+            return self.render_shifted(z, shifts)
+
+    def reconstruction_objective(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Voynov & Babenko's objective, with S consecutive shifts per sample (the paper's two-shift):
+        R predicts k and eps of each pair; loss S * (CE + lambda |eps_hat - eps|) + the method's
+        regularisers. Statistics: loss, ce, mae, reg, acc."""
         G, A, R, s = self.G, self.A_step, self.R_step, self.s
         B, S, W = s.batch_size, self.method.shifts_per_sample, self.world
-        z = self._local(G.sample_latents(B * W, self.rng))  # (B, D)
-        k = self._local(
-            torch.randint(0, self.K, (B * W, S), generator=self.rng, device=self.device)
-        )  # (B, S)
-        eps = self._local(
-            sample_magnitudes((B * W, S), s.eps_max, s.eps_min, self.rng, self.device)
-        )  # (B, S)
+        z = self.local(G.sample_latents(B * W, self.rng))  # (B, D)
+        k = self.local(torch.randint(0, self.K, (B * W, S), generator=self.rng, device=self.device))  # (B, S)
+        eps = self.local(sample_magnitudes((B * W, S), s.eps_max, s.eps_min, self.rng, self.device))  # (B, S)
 
         codes = A(k.reshape(-1), eps.reshape(-1))  # (B*S, D)
         total = codes.view(B, S, -1).cumsum(dim=1)  # (B, S, D): s_1, s_1 + s_2, ...
         z_rep = z[:, None, :].expand(B, S, -1).reshape(B * S, -1)  # (B*S, D)
-        with self._autocast():
+        with self.autocast():
             with torch.no_grad():
                 x0 = G.render(z)  # (B, C, H, W)
-            if s.grad_checkpoint:
-                flat = checkpoint(self.render_shifted, z_rep, total.reshape(B * S, -1), use_reentrant=False)
-            else:
-                flat = self.render_shifted(z_rep, total.reshape(B * S, -1))
+            flat = self.render_pairs(z_rep, total.reshape(B * S, -1))  # (B*S, C, H, W)
             xs = flat.view(B, S, *x0.shape[1:])  # (B, S, C, H, W)
             before = torch.cat([x0[:, None], xs[:, :-1]], dim=1)  # (B, S, C, H, W): x_{s-1}
             logits, eps_hat = R(before.flatten(0, 1), xs.flatten(0, 1))  # (B*S, K), (B*S,)
@@ -375,16 +412,9 @@ class Trainer:
             reg = image_reg if reg is None else reg + image_reg
         if reg is not None:
             loss = loss + reg
-
-        self.opt_A.zero_grad(set_to_none=True)
-        self.opt_R.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_A.step()
-        self.opt_R.step()
-
         acc = (logits.argmax(dim=1) == k_flat).float().mean()
         reg_value = reg.detach() if reg is not None else torch.zeros((), device=self.device)
-        return torch.stack([loss.detach(), ce.detach(), mae.detach(), reg_value, acc])
+        return loss, torch.stack([loss.detach(), ce.detach(), mae.detach(), reg_value, acc])
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -500,6 +530,6 @@ class Trainer:
         return DiscoveryResult(
             directions=self.A.unit_directions(s.eps_max, s.eps_min).cpu(),
             deformator=self.A,
-            reconstructor=self.R,
+            reconstructor=self.R if self.method.reconstructs else None,
             metrics={"train_rca": self.last_stats["acc"]} if "acc" in self.last_stats else {},
         )

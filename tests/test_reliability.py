@@ -586,3 +586,24 @@ def test_training_longer_keeps_labels_and_drops_the_stale_evaluation(registry, t
     assert dset.spec["settings"]["steps"] == 8 and dset.labels == {1: "hair"}
     assert not (folder / "metrics.json").exists()
     assert any("kept 1 label" in m for m in messages) and any("removed metrics.json" in m for m in messages)
+
+
+def test_a_checkpoint_write_that_fails_is_one_line_naming_the_file(tmp_path):
+    """A full disk while torch serialises a checkpoint used to end in torch's ~70-line traceback. The
+    write fails for real here: the process may write no file larger than 48 KiB (RLIMIT_FSIZE), which
+    the checkpoint is and run.json and the log are not."""
+    import resource
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))
+
+    out = tmp_path / "run"
+    exe = Path(sys.executable).with_name("zoo-dirs")
+    args = [str(exe), "discover", *SPRITES, "--steps", "4", "--checkpoint-every", "2", "--out", str(out)]
+    result = subprocess.run(args, capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"Error: File too large ({out / CHECKPOINT_NAME})", result.stderr
+    assert not list(out.glob("*.ganzoo.tmp")) and not (out / CHECKPOINT_NAME).exists()

@@ -89,6 +89,61 @@ class GANSpace(DirectionMethod):
         )
 
 
+class DeepSpectral(DirectionMethod):
+    """Khrulkov et al., ICML 2021 ("Disentangled representations from non-disentangled models"): the
+    top eigenvectors of M = E_z[J(z)^T J(z)], J the Jacobian of an intermediate layer's output with
+    respect to the latent. For a first layer that is linear in the latent this is SeFa's W^T W; deeper
+    layers see what the convolutions make of a shift.
+
+    M is estimated without forming J (P x D, P the layer's size): for u with independent +-1 entries,
+    g = J^T u (one backward pass) has E[g g^T] = J^T J, so M ~ mean over samples of g g^T
+    (``probes`` draws of u per latent; the error falls as 1 / sqrt(samples * probes)).
+    """
+
+    name = "deepspectral"
+    summary = "DeepSpectral (Khrulkov et al. 2021): eigenvectors of E[J^T J], J of an intermediate layer"
+    hyperparameters = {
+        "layer": Option(
+            "auto",
+            "the generator module whose output J is taken of ('auto': the generator's feature_layer; "
+            "'image': the rendered image)",
+        ),
+        "samples": Option(2048, "latents the expectation is taken over", minimum=1),
+        "probes": Option(4, "random projections per latent (Hutchinson estimate of J^T J)", minimum=1),
+    }
+
+    def discover(self, generator: GeneratorAdapter, settings: RunSettings) -> DiscoveryResult:
+        K, D = settings.num_directions, generator.latent_dim
+        _check_k(generator, K, self.name)
+        layer = self.hparams["layer"]
+        layer = generator.feature_layer if layer == "auto" else layer
+        n, probes = self.hparams["samples"], self.hparams["probes"]
+        rng = torch.Generator(generator.device).manual_seed(settings.seed)
+        batch = max(1, min(n, settings.batch_size))
+        M = torch.zeros(D, D, dtype=torch.float64)
+        for start in range(0, n, batch):
+            with torch.no_grad():
+                z = generator.sample_latents(min(batch, n - start), rng)  # (b, D)
+            z.requires_grad_(True)
+            features = generator.layer_output(z, layer)  # (b, P)
+            for probe in range(probes):
+                u = torch.randint(0, 2, features.shape, generator=rng, device=features.device)
+                u = (2 * u - 1).to(features.dtype)  # Rademacher: E[u u^T] = I, less variance than normal
+                (g,) = torch.autograd.grad(features, z, u, retain_graph=probe < probes - 1)  # (b, D): J^T u
+                g = g.detach().double().cpu()
+                M += g.t() @ g
+        M /= n * probes
+        eigenvalues, eigenvectors = torch.linalg.eigh(M)  # ascending
+        order = eigenvalues.argsort(descending=True)[:K]
+        return DiscoveryResult(
+            eigenvectors[:, order].t().float().contiguous(),  # (K, D)
+            metrics={
+                "deepspectral_eigenvalues": eigenvalues[order].tolist(),
+                "deepspectral_layer": layer or "image",
+            },
+        )
+
+
 class Random(DirectionMethod):
     """Random orthonormal directions (seeded): the control every method must beat."""
 

@@ -2,10 +2,10 @@
 
 from ganzoo_directions.hookspecs import hookimpl
 
-from .methods import Axes, GANSpace, Oracle, Random, SeFa
+from .methods import Axes, DeepSpectral, GANSpace, Oracle, Random, SeFa
 
 
 @hookimpl
 def register_direction_methods(register):
-    for method in (SeFa, GANSpace, Random, Axes, Oracle):
+    for method in (SeFa, GANSpace, DeepSpectral, Random, Axes, Oracle):
         register(method)

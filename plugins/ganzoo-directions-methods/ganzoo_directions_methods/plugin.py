@@ -2,6 +2,7 @@
 
 from ganzoo_directions.hookspecs import hookimpl
 
+from .disco import DisCo
 from .methods import Baseline, Centroid, CentroidOrtho, TwoShift
 
 
@@ -11,3 +12,4 @@ def register_direction_methods(register):
     register(TwoShift)
     register(Centroid)
     register(CentroidOrtho)
+    register(DisCo)
