@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -51,6 +52,138 @@ def directions_problem(directions: torch.Tensor) -> str | None:
         return f"'directions' must be floating point, got {directions.dtype}"
     if not bool(torch.isfinite(directions).all()):
         return "'directions' holds NaN or infinite values (a diverged run?)"
+    return None
+
+
+#: the spec's sections and the JSON type each must have where present
+SPEC_SECTIONS: dict[str, type | tuple[type, ...]] = {
+    "generator": dict,
+    "method": dict,
+    "settings": dict,
+    "metrics": dict,
+    "ranking": dict,
+    "labels": dict,
+    "deformator": dict,
+    "plugins": list,
+    "method_summary": str,
+    "package_version": str,
+    "created": str,
+}
+#: fields of the ``generator`` and ``method`` sections that code reads, with their types
+SPEC_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "generator": {
+        "name": str,
+        "latent_space": str,
+        "fingerprint": str,
+        "latent_dim": int,
+        "image_size": int,
+        "options": dict,
+        "weights": (str, type(None)),
+    },
+    "method": {"name": str, "hyperparameters": dict},
+}
+#: run settings that are numbers, with the range a real run can have
+SETTINGS_RANGES: dict[str, tuple[float, float]] = {
+    "eps_max": (0.0, 1e4),
+    "eps_min": (0.0, 1e4),
+    "lr": (0.0, 1e3),
+    "num_directions": (1, 1e7),
+    "steps": (0, 1e12),
+    "batch_size": (1, 1e7),
+    "seed": (0, 2**63),
+    "reconstructor_size": (0, 1e5),
+}
+#: the largest magnitude a recorded number (metrics, scores) may have
+MAX_RECORDED = 1e12
+#: how deeply the spec's JSON may nest (a real one nests 4 levels)
+MAX_SPEC_DEPTH = 16
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "text", int: "an integer", type(None): "null"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(names.get(kind, kind.__name__) for kind in kinds)
+
+
+def _is(value: Any, expected: type | tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # JSON true/false are not numbers here
+        return bool in (expected if isinstance(expected, tuple) else (expected,))
+    return isinstance(value, expected)
+
+
+def _numbers(value: Any) -> Iterator[Any]:
+    """Every number inside a JSON value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            yield item
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def spec_problem(spec: Any, num_directions: int) -> str | None:
+    """What is wrong with a direction file's ``spec`` metadata for a set of ``num_directions``, or
+    ``None``: the one complete check of a header, so that no crafted value reaches the code that
+    uses it (types of every section and read field, finite numbers in range, labels, the ranking)."""
+    if not isinstance(spec, dict):
+        return f"metadata 'spec' must be a JSON object, got {type(spec).__name__}"
+    if _depth(spec) > MAX_SPEC_DEPTH:
+        return f"metadata 'spec' nests deeper than {MAX_SPEC_DEPTH} levels"
+    for section, expected in SPEC_SECTIONS.items():
+        if section in spec and not _is(spec[section], expected):
+            return f"metadata '{section}' must be {_type_name(expected)}"
+    for section, fields in SPEC_FIELDS.items():
+        for name, expected in fields.items():
+            if name in spec.get(section, {}) and not _is(spec[section][name], expected):
+                return f"metadata '{section}.{name}' must be {_type_name(expected)}"
+    if not all(isinstance(name, str) for name in spec.get("plugins", [])):
+        return "metadata 'plugins' must be a list of distribution names"
+    for name, (low, high) in SETTINGS_RANGES.items():
+        value = spec.get("settings", {}).get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            return f"metadata 'settings.{name}' must be a number in [{low:g}, {high:g}], got {value!r:.40}"
+    for section in ("metrics", "ranking", "settings"):
+        for number in _numbers(spec.get(section, {})):
+            if not math.isfinite(number) or abs(number) > MAX_RECORDED:
+                return f"metadata '{section}' holds {number!r}: recorded numbers are finite and below 1e12"
+    labels = spec.get("labels", {})
+    for key, text in labels.items():
+        if not (key.isascii() and key.isdigit() and int(key) < num_directions) or not isinstance(text, str):
+            return "metadata 'labels' must map direction indices (0..K-1) to text"
+        if any(unicodedata.category(c).startswith("C") for c in text) or len(text) > MAX_LABEL_LENGTH:
+            return (
+                f"the label of direction {key} holds control characters or is longer than "
+                f"{MAX_LABEL_LENGTH} characters (not a label this project writes)"
+            )
+    ranking = spec.get("ranking", {})
+    order, scores = ranking.get("order"), ranking.get("scores")
+    if order is not None and (
+        not isinstance(order, list)
+        or not all(_is(k, int) for k in order)
+        or sorted(order) != list(range(num_directions))
+    ):
+        return f"metadata 'ranking.order' must list the direction indices 0..{num_directions - 1}"
+    if scores is not None and (not isinstance(scores, list) or len(scores) != num_directions):
+        return f"metadata 'ranking.scores' must hold {num_directions} numbers"
+    if not isinstance(ranking.get("by", ""), str):
+        return "metadata 'ranking.by' must be text"
     return None
 
 
@@ -299,29 +432,16 @@ class DirectionSet:
             )
         try:
             spec = json.loads(metadata["spec"])
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise DirectionFileError(f"{path}: metadata 'spec' is missing or not JSON ({exc})") from None
-        if not isinstance(spec, dict):
-            raise DirectionFileError(
-                f"{path}: metadata 'spec' must be a JSON object, got {type(spec).__name__}"
-            )
-        labels = spec.get("labels", {})
-        if not isinstance(labels, dict) or not all(
-            isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in labels.items()
-        ):
-            raise DirectionFileError(f"{path}: metadata 'labels' must map direction indices to text")
-        for key, text in labels.items():
-            if any(unicodedata.category(c).startswith("C") for c in text) or len(text) > MAX_LABEL_LENGTH:
-                raise DirectionFileError(
-                    f"{path}: the label of direction {key} holds control characters or is longer than "
-                    f"{MAX_LABEL_LENGTH} characters (not a label this project writes)"
-                )
+        except (KeyError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise DirectionFileError(f"{path}: metadata 'spec' is missing or not JSON ({reason})") from None
         directions = tensors.pop("directions", None)
         if directions is None:
             raise DirectionFileError(f"{path}: no 'directions' tensor")
-        problem = directions_problem(directions)
+        problem = directions_problem(directions) or spec_problem(spec, directions.shape[0])
         if problem is not None:
             raise DirectionFileError(f"{path}: {problem}")
+        directions = directions.float()  # float16 / bfloat16 / float64 files: the package computes in fp32
         for key, tensor in tensors.items():
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise DirectionFileError(f"{path}: tensor {key!r} holds NaN or infinite values")

@@ -311,8 +311,13 @@ def test_option_bounds():
 
 
 def write_set(path: Path, directions: torch.Tensor, spec: object = None) -> None:
-    metadata = {"format": "ganzoo-directions", "format_version": "1", "spec": json.dumps(spec or {})}
+    text = spec if isinstance(spec, RawSpec) else json.dumps(spec or {})
+    metadata = {"format": "ganzoo-directions", "format_version": "1", "spec": text}
     path.write_bytes(save({"directions": directions}, metadata=metadata))
+
+
+class RawSpec(str):
+    """A spec written as this text, not JSON-encoded (what a crafted file holds)."""
 
 
 @pytest.mark.parametrize(
@@ -324,6 +329,22 @@ def write_set(path: Path, directions: torch.Tensor, spec: object = None) -> None
         (torch.ones(0, 8), None, "non-empty"),
         (torch.ones(4, 8), [1, 2], "must be a JSON object"),
         (torch.ones(4, 8), "text", "must be a JSON object"),
+        # crafted headers that used to crash inside load or use (issue 23)
+        (torch.ones(4, 8), RawSpec("[" * 100_000 + "]" * 100_000), "nested too deeply"),
+        (torch.ones(4, 8), {"a": [[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]}, "nests deeper than 16"),
+        (torch.ones(4, 8), {"labels": {"²": "x"}}, "direction indices"),
+        (torch.ones(4, 8), {"labels": {"4": "x"}}, "direction indices"),
+        (torch.ones(4, 8), {"deformator": 3}, "'deformator' must be an object"),
+        (torch.ones(4, 8), {"generator": 3}, "'generator' must be an object"),
+        (torch.ones(4, 8), {"generator": {"name": 3}}, "'generator.name' must be text"),
+        (torch.ones(4, 8), {"settings": {"eps_max": "big"}}, "'settings.eps_max' must be a number"),
+        (torch.ones(4, 8), {"settings": {"eps_max": 1e308}}, "'settings.eps_max' must be a number"),
+        (torch.ones(4, 8), {"settings": {"seed": True}}, "'settings.seed' must be a number"),
+        (torch.ones(4, 8), {"ranking": [1, 2]}, "'ranking' must be an object"),
+        (torch.ones(4, 8), {"ranking": {"order": [0, 1, 2, "x"]}}, "'ranking.order' must list"),
+        (torch.ones(4, 8), {"metrics": {"rca": math.nan}}, "recorded numbers are finite"),
+        (torch.ones(4, 8), {"metrics": {"mig": 1e308}}, "recorded numbers are finite"),
+        (torch.ones(4, 8), {"plugins": [3]}, "'plugins' must be a list of distribution names"),
     ],
 )
 def test_direction_files_that_would_poison_are_refused(tmp_path, directions, spec, expected):
@@ -334,6 +355,13 @@ def test_direction_files_that_would_poison_are_refused(tmp_path, directions, spe
     result = CliRunner().invoke(cli, ["traverse", str(path), "--out", str(tmp_path / "g.png")])
     assert result.exit_code == 1 and expected.split()[0] in result.output
     assert not (tmp_path / "g.png").exists()
+
+
+def test_a_float64_set_loads_and_is_used_in_float32(tmp_path):
+    write_set(tmp_path / FILE_NAME, torch.eye(8, dtype=torch.float64)[:4])
+    dset = DirectionSet.load(tmp_path)
+    assert dset.directions.dtype == torch.float32
+    assert dset.apply(torch.zeros(2, 8), 1, 2.0).dtype == torch.float32
 
 
 def test_a_non_finite_set_is_never_saved(tmp_path):
