@@ -21,6 +21,8 @@ DEFAULT_DIRECTIONS = defaults.NUM_DIRECTIONS
 DEFAULT_GENERATOR = defaults.GENERATOR
 DEFAULT_METHOD = defaults.METHOD
 MAX_STEPS = defaults.MAX_STEPS
+#: every --seed: what torch's generators take (0 .. 2^63 - 1)
+SEED = click.IntRange(min=0, max=2**63 - 1)
 
 
 #: discover's parameters that a resume reconciles with run.json -> the request / settings field
@@ -121,7 +123,12 @@ class PluginName(click.ParamType):
 
 
 #: options several commands share, declared once
-device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (cuda where available, else cpu), cpu, cuda, cuda:N or mps.",
+)
 allow_mismatch_option = click.option(
     "--allow-mismatch",
     is_flag=True,
@@ -281,9 +288,7 @@ def plugins() -> None:
 @click.option(
     "--batch", type=click.IntRange(min=2), default=defaults.BATCH_SIZE, show_default=True, help="Batch size."
 )
-@click.option(
-    "--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True, help="Random seed."
-)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 @click.option(
     "--lr",
     type=FiniteFloatRange(min=0, min_open=True),
@@ -634,7 +639,7 @@ def _print_summary(console: Any, outcome: Any) -> None:
     help="directions: rows are (direction, sample), columns magnitudes; consecutive: first "
     "k1 then k2 (give two directions).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latents.")
 @click.option(
     "--tile",
     type=click.IntRange(min=0),
@@ -863,7 +868,7 @@ def explore(
     show_default=True,
     help="z priors: start each image from the best of this many draws.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=defaults.SEED, show_default=True, help="Seed.")
+@click.option("--seed", type=SEED, default=defaults.SEED, show_default=True, help="Seed.")
 @device_option
 def project(
     images: tuple[str, ...],
@@ -981,7 +986,7 @@ def parse_edits(ctx: click.Context, param: click.Parameter, value: str) -> list[
     default=None,
     help="A `zoo-dirs project` folder (or its latents.safetensors). [default: --samples draws of --seed]",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the samples.")
 @click.option(
     "--samples", type=click.IntRange(1, 64), default=4, show_default=True, help="Samples without --latents."
 )
@@ -1336,7 +1341,7 @@ def export(source: str, out: Path, fmt: str | None, split: bool) -> None:
     help="Fresh pairs for RCA; samples for PPL (the paper: 10,000).",
 )
 @click.option(
-    "--seed", type=int, default=defaults.EVAL_SEED, show_default=True, help="Seed of the evaluation draws."
+    "--seed", type=SEED, default=defaults.EVAL_SEED, show_default=True, help="Seed of the evaluation draws."
 )
 @click.option(
     "--ppl-net",

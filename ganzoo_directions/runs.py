@@ -52,16 +52,24 @@ LOCK_FILE = ".lock"
 RESUMABLE_SETTINGS = ("steps", "device", *RunSettings.names(SCHEDULE, PERFORMANCE))
 
 
+#: the device types a run may ask for (``meta`` computes nothing; others are not supported)
+DEVICE_KINDS = ("cpu", "cuda", "mps")
+
+
 def pick_device(requested: str = "auto") -> str:
     """``auto`` -> ``cuda`` when available, else ``cpu``; a name torch does not know is an error."""
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        torch.device(requested)
+        kind = torch.device(requested).type
     except (RuntimeError, ValueError):
-        raise GanzooError(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N") from None
-    if requested.startswith("cuda") and not torch.cuda.is_available():
+        kind = None
+    if kind not in DEVICE_KINDS:
+        raise GanzooError(f"unknown device {requested!r}; use auto, cpu, cuda, cuda:N or mps")
+    if kind == "cuda" and not torch.cuda.is_available():
         raise GanzooError("--device cuda was asked for, but torch sees no CUDA device")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise GanzooError("--device mps was asked for, but this torch has no Apple-GPU (MPS) support here")
     return requested
 
 

@@ -281,6 +281,8 @@ def test_fresh_runs_refuse_folders_holding_anything(registry, tmp_path):
         (["-p", "shift_weight=nan"], "must be a finite number"),
         (["-p", "hidden=-5"], "must be at least 1"),
         (["--device", "gpu0"], "unknown device 'gpu0'"),
+        (["--device", "meta"], "unknown device 'meta'"),
+        (["--seed", "100000000000000000000000"], "0<=x<=9223372036854775807"),
         (["--steps", "99999999999999999999"], "--steps"),
         (["-g", "image_size=100000"], "must be at most 1024"),
         (["--weights", "/etc/hostname"], "takes no weights"),  # a generator without weights refuses them
@@ -292,6 +294,16 @@ def test_bad_numbers_are_refused_before_anything_runs(registry, tmp_path, args, 
     assert result.exit_code != 0 and expected in result.output, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not out.exists()
+
+
+def test_every_command_takes_the_same_seeds_and_devices(run, tmp_path):
+    for args, expected in (
+        (["--seed", "100000000000000000000000"], "0<=x<=9223372036854775807"),
+        (["--device", "meta"], "unknown device 'meta'"),
+    ):
+        result = invoke("traverse", str(run), "--out", str(tmp_path / "t.png"), *args)
+        assert result.returncode == (2 if "--seed" in args else 1), result.stderr
+        assert expected in result.stderr and not (tmp_path / "t.png").exists()
 
 
 def test_centroid_weight_nan_is_refused(registry, tmp_path):
