@@ -49,7 +49,28 @@ RESUME_FIELDS = {
     "compile_": "compile",
     "grad_checkpoint": "grad_checkpoint",
 }
-OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "failed to allocate")
+OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory", "failed to allocate")
+#: what to lower when a command runs out of memory: the options that ask for it
+OUT_OF_MEMORY_ADVICE = {
+    "discover": "lower --batch (or the image size, -g image_size=...; a wide -p hidden)",
+    "benchmark": "lower --batch through --variant (batch_size=...), or the image size",
+    "evaluate": "lower --batch or --samples",
+    "traverse": "lower --samples, --steps / --frames, or --tile",
+    "explore": "lower --sliders, or the image size",
+    "project": "lower --restarts, or the image size",
+    "edit": "give fewer images at once",
+}
+
+
+def _allocation(text: str) -> str:
+    """What the allocator said, kept short: its "Tried to allocate ..." (the size, in full), or the
+    first line."""
+    import re
+
+    match = re.search(r"(?:tried to allocate|allocate)\s+[\d.,]+\s*\w*", text, re.IGNORECASE)
+    if match:
+        return match.group(0)
+    return text.splitlines()[0][:200] if text else "MemoryError"
 
 
 class GanzooGroup(click.Group):
@@ -69,9 +90,10 @@ class GanzooGroup(click.Group):
             text = str(exc)
             if not isinstance(exc, MemoryError) and not any(m in text.lower() for m in OUT_OF_MEMORY):
                 raise
+            command = ctx.invoked_subcommand or ""
+            advice = OUT_OF_MEMORY_ADVICE.get(command, "ask for less")
             raise click.ClickException(
-                "out of memory: lower --batch (or the image size, -g image_size=...), or use a device "
-                f"with more memory ({text.splitlines()[0][:120] if text else 'MemoryError'})"
+                f"out of memory: {advice}, or use a device with more memory ({_allocation(text)})"
             ) from None
 
 
@@ -686,6 +708,16 @@ def traverse(
         )
     if magnitude_range is None:
         magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
+    shown = 2 if layout == "consecutive" else len(indices) if indices is not None else dset.num_directions
+    animated = out.suffix.lower() in (".gif", ".mp4")
+    per_sample = frames if animated else steps  # renders per (direction, sample)
+    if shown * samples * per_sample > defaults.MAX_TRAVERSE_IMAGES:
+        count = "--frames" if animated else "--steps"
+        raise click.UsageError(
+            f"{shown} directions x --samples {samples} x {count} {frames if animated else steps} asks for "
+            f"{shown * samples * per_sample:,} images, at most {defaults.MAX_TRAVERSE_IMAGES:,}: lower "
+            f"--samples or {count}, or choose fewer --directions"
+        )
     save_traversal(
         out,
         generator,

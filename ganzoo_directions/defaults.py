@@ -17,6 +17,7 @@ SEED = 0
 CHECKPOINT_EVERY = 500
 LOG_EVERY = 25
 RCA_PAIRS = 2000  # fresh pairs for the RCA a run reports
+MAX_LATENT_DIM = 16384  # the largest latent a generator option may ask for (StyleGAN2 has 512)
 MAX_STEPS = 100_000_000  # 500x the paper's 2e5; more is a typo, not a run
 #: reconstructor kinds (``auto`` picks LeNet up to 64 px, ResNet-18 above)
 RECONSTRUCTORS = ("lenet", "lenet-gn", "resnet18", "siamese")
@@ -53,6 +54,7 @@ BENCHMARK_PROTOCOL_IMAGES = 5000
 TRAVERSE_STEPS = 7  # magnitudes per row of a PNG grid
 TRAVERSE_TILE = 256  # largest tile side of a traversal picture (a 1024 px GAN's grid stays a few MB); 0: full
 ANIMATION_FRAMES = 24  # frames of one GIF/MP4 loop (-range -> +range -> -range)
+MAX_TRAVERSE_IMAGES = 4096  # renders one traversal may ask for (128 directions x 32 magnitudes)
 ANIMATION_FPS = 12.0
 EXPLORE_HOST = "127.0.0.1"  # the explorer listens on this machine only unless told otherwise
 EXPLORE_PORT = 7860  # Gradio's usual port

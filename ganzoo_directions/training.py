@@ -78,7 +78,7 @@ class TrainedMethod(DirectionMethod):
         """The hyper-parameters every trained method has, with the method's defaults."""
         return {
             "deformator": Option(deformator, "parametrisation of A", choices=tuple(DEFORMATORS)),
-            "hidden": Option(1024, "hidden width of the 'mlp' deformator", minimum=1),
+            "hidden": Option(1024, "hidden width of the 'mlp' deformator", minimum=1, maximum=65536),
             "unit_shift": Option(
                 False, "'mlp' deformator: shifts of length |eps| (it learns directions only)"
             ),

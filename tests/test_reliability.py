@@ -408,6 +408,30 @@ def test_disk_full_and_out_of_memory_are_one_line(registry, tmp_path, monkeypatc
     monkeypatch.setattr(runs, "execute", oom)
     result = discover("--out", str(tmp_path / "run2"), "--steps", "2")
     assert result.exit_code == 1 and "out of memory: lower --batch" in result.output
+    assert "(Tried to allocate 20.00 GiB)" in result.output  # the size in full, however long
+
+
+def test_out_of_memory_names_the_options_that_asked_for_it(run, tmp_path, monkeypatch):
+    from ganzoo_directions import traversal
+
+    def oom(*args, **kwargs):
+        raise RuntimeError(
+            "DefaultCPUAllocator: not enough memory: you tried to allocate 4000000000000 bytes."
+        )
+
+    monkeypatch.setattr(traversal, "save_traversal", oom)
+    result = invoke("traverse", str(run), "--out", str(tmp_path / "t.png"))
+    assert result.returncode == 1 and "out of memory: lower --samples, --steps / --frames" in result.stderr
+    assert "--batch" not in result.stderr and "allocate 4000000000000 bytes" in result.stderr
+    # what asked for the memory is bounded before any work: no render of 100,000 samples
+    result = invoke("traverse", str(run), "--samples", "100000", "--out", str(tmp_path / "t.png"))
+    assert (
+        result.returncode == 2
+        and "asks for 11,200,000 images, at most 4,096: lower --samples" in result.stderr
+    )
+    for option in (["-g", "latent_dim=1000000000"], ["-p", "hidden=1000000000"]):
+        result = discover("--gen", "sprites", "--method", "two-shift", "--out", str(tmp_path / "r"), *option)
+        assert result.exit_code != 0 and "must be at most" in result.output, result.output
 
 
 def test_garbage_weights_never_suggest_weights_only_false(registry, tmp_path):

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ganzoo_directions import defaults
 from ganzoo_directions.errors import CheckpointError, GanzooError
 from ganzoo_directions.hub import companion_file, fetch_file
 from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, Option, PretrainedWeights
@@ -62,7 +63,7 @@ class SNGANGenerator(GeneratorAdapter):
     options = {
         "arch": Option("sn_resnet64", "architecture", choices=(*ARCHITECTURES, "custom")),
         "channels": Option("", "widths for arch=custom, e.g. 256,128,64 (4 px doubled per width)"),
-        "latent_dim": Option(128, "dimension of z", minimum=1),
+        "latent_dim": Option(128, "dimension of z", minimum=1, maximum=defaults.MAX_LATENT_DIM),
         "image_channels": Option(3, "3 for RGB, 1 for MNIST", choices=(1, 3)),
     }
     recommended_steps = 200_000

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from ganzoo_directions import defaults
 from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, KnownFactors, Option
 
 #: factor name -> (low, high) in the renderer's units (image fractions, radians, HSV values)
@@ -48,7 +49,12 @@ class SpritesGenerator(GeneratorAdapter):
     name = "sprites"
     summary = "procedural triangle sprites, 64 px, 8 known factors mixed into z (no weights)"
     options = {
-        "latent_dim": Option(8, "latent dimension D (>= 8; dimensions beyond 8 change nothing)", minimum=8),
+        "latent_dim": Option(
+            8,
+            "latent dimension D (>= 8; dimensions beyond 8 change nothing)",
+            minimum=8,
+            maximum=defaults.MAX_LATENT_DIM,
+        ),
         "mixing_seed": Option(0, "seed of the random orthonormal mixing of factors into z"),
         "image_size": Option(64, "image height and width in pixels", minimum=8, maximum=1024),
     }

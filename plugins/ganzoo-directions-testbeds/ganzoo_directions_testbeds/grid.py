@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from ganzoo_directions import defaults
 from ganzoo_directions.interfaces import FactorReadout, GeneratorAdapter, KnownFactors, Option
 
 
@@ -54,7 +55,10 @@ class GridRenderer(GeneratorAdapter):
         f = len(cls.factors)
         cls.options = {
             "latent_dim": Option(
-                f, f"latent dimension D (>= {f}; dimensions beyond {f} change nothing)", minimum=f
+                f,
+                f"latent dimension D (>= {f}; dimensions beyond {f} change nothing)",
+                minimum=f,
+                maximum=defaults.MAX_LATENT_DIM,
             ),
             "mixing_seed": Option(0, "seed of the random orthonormal mixing of factors into z"),
             "image_size": Option(
