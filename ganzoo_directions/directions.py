@@ -451,6 +451,18 @@ class DirectionSet:
             state = {
                 k.removeprefix("deformator."): v for k, v in tensors.items() if k.startswith("deformator.")
             }
+            # sizes read from the file are bounded by what it holds before anything is allocated: K and
+            # D are the directions', every other size (an MLP's hidden width) a stored tensor's
+            stored = {size for tensor in state.values() for size in tensor.shape}
+            K, D = directions.shape
+            if (config.get("num_directions"), config.get("latent_dim")) != (K, D) or any(
+                isinstance(v, int) and not isinstance(v, bool) and v not in stored
+                for key, v in config.items()
+                if key not in ("num_directions", "latent_dim")
+            ):
+                raise DirectionFileError(
+                    f"{path}: deformator sizes disagree with the tensors the file holds (K, D = {K}, {D})"
+                )
             try:
                 deformator = build_deformator(config.pop("kind"), **config)
                 deformator.load_state_dict(state)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from . import defaults
 from .deformators import sample_magnitudes
 from .directions import FILE_NAME, DirectionSet, update_file
-from .errors import GanzooError
+from .errors import DirectionFileError, GanzooError
 from .files import atomic_write_text
 from .interfaces import GeneratorAdapter
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
@@ -60,13 +60,21 @@ def load_reconstructor(run_dir: Path, image_size: int, channels: int, device: st
         return None
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    size = int(meta["input_size"]) if meta.get("input_size") else None  # absent in older files: none
-    kind = meta.get("kind") or choose_reconstructor("auto", size or image_size)
-    model = build_reconstructor(kind, int(meta["num_directions"]), channels, input_size=size)
-    model.load_state_dict(state)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        size = int(meta["input_size"]) if meta.get("input_size") else None  # absent in older files: none
+        kind = meta.get("kind") or choose_reconstructor("auto", size or image_size)
+        if not 0 < int(meta["num_directions"]) <= defaults.MAX_LATENT_DIM or not 0 < (size or 1) <= 4096:
+            raise ValueError("sizes out of range")
+        model = build_reconstructor(kind, int(meta["num_directions"]), channels, input_size=size)
+        model.load_state_dict(state)
+    except Exception as exc:  # a truncated or foreign file: one line, naming it
+        raise DirectionFileError(
+            f"{path}: not a reconstructor this project wrote ({str(exc).splitlines()[0][:160]}); "
+            "delete it to score the set with held-out RCA only (--metrics heldout_rca)"
+        ) from None
     return model.to(device).eval()
 
 

@@ -671,3 +671,30 @@ def test_a_checkpoint_write_that_fails_is_one_line_naming_the_file(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last == f"Error: File too large ({out / CHECKPOINT_NAME})", result.stderr
     assert not list(out.glob("*.ganzoo.tmp")) and not (out / CHECKPOINT_NAME).exists()
+
+
+def test_a_truncated_reconstructor_is_one_line_in_evaluate(registry, tmp_path):
+    out = tmp_path / "run"
+    assert discover("--out", str(out), "--steps", "2", "--method", "baseline").exit_code == 0
+    path = out / runs.RECONSTRUCTOR_FILE
+    path.write_bytes(path.read_bytes()[:1000])  # what a kill mid-copy leaves
+    result = invoke("evaluate", str(out), "--metrics", "rca", "--samples", "16")
+    assert result.returncode == 1 and "not a reconstructor this project wrote" in result.stderr
+    assert str(path) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sizes_read_from_a_direction_file_are_bounded_before_allocating(registry, tmp_path):
+    """A crafted MLP deformator whose config asks for a hidden width of 10^6 (the tensors hold 16)
+    used to allocate gigabytes before load_state_dict noticed; now the sizes are checked first."""
+    out = tmp_path / "run"
+    assert (
+        discover("--out", str(out), "--steps", "2", "--method", "two-shift", "-p", "hidden=16").exit_code == 0
+    )
+    dset = DirectionSet.load(out)
+    spec = dict(dset.spec, deformator={**dset.deformator.config(), "hidden": 1_000_000})
+    tensors = {"directions": dset.directions}
+    tensors.update({f"deformator.{k}": v for k, v in dset.deformator.state_dict().items()})
+    metadata = {"format": "ganzoo-directions", "format_version": "1", "spec": json.dumps(spec)}
+    (out / FILE_NAME).write_bytes(save(tensors, metadata=metadata))
+    with pytest.raises(DirectionFileError, match="deformator sizes disagree"):
+        DirectionSet.load(out)
