@@ -44,6 +44,7 @@ RESUME_FIELDS = {
     "reconstructor_size": "reconstructor_size",
     "checkpoint_every": "checkpoint_every",
     "log_every": "log_every",
+    "rca_pairs": "rca_pairs",
     "channels_last": "channels_last",
     "amp": "amp",
     "compile_": "compile",
@@ -496,6 +497,7 @@ def discover(
             run_dir=out,
             checkpoint_every=checkpoint_every,
             log_every=log_every,
+            rca_pairs=rca_pairs,
             reconstructor=reconstructor,
             reconstructor_size=reconstructor_size,
             channels_last=channels_last,
@@ -513,7 +515,7 @@ def discover(
             gen_name, method_name, gen_opts, weights, method_params, settings, given, random_weights
         )
     if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
-        execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
+        execute(request, device=device, default_directions=DEFAULT_DIRECTIONS)
         return
 
     from .progress import RunConsole
@@ -536,7 +538,7 @@ def discover(
     for number in STOP_SIGNALS:  # SIGTERM / SIGHUP outside the training loop act as Ctrl-C too
         signal.signal(number, signal.default_int_handler)
     try:
-        outcome = execute(request, rca_pairs=rca_pairs, device=device, default_directions=DEFAULT_DIRECTIONS)
+        outcome = execute(request, device=device, default_directions=DEFAULT_DIRECTIONS)
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the checkpoint is not
             console.print(f"[yellow]interrupted[/]: {RunFolder(out).how_to_continue()}", highlight=False)

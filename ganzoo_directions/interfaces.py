@@ -469,6 +469,7 @@ class RunSettings:
     resume: bool = _setting(False, RUNTIME)
     checkpoint_every: int = _setting(defaults.CHECKPOINT_EVERY, SCHEDULE)
     log_every: int = _setting(defaults.LOG_EVERY, SCHEDULE)
+    rca_pairs: int = _setting(defaults.RCA_PAIRS, SCHEDULE)  # fresh pairs of the RCA measured at the end
     reconstructor: str = _setting(defaults.RECONSTRUCTOR, RESULT)
     #: side R sees: larger images are resized (anti-aliased) to it; 0 = defaults.RECONSTRUCTOR_SIZE
     reconstructor_size: int = _setting(0, RESULT)

@@ -25,7 +25,7 @@ import os
 import shlex
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,9 @@ class RunRequest:
     given: frozenset[str] = frozenset()
     #: the user asked for an untrained generator (``--random-weights``); recorded in run.json
     random_weights: bool = False
+    #: a resume of a run that trained nothing yet, with these settings changed ("--batch 8 (the run
+    #: has 32)"): it starts again from step 0 with them
+    changed: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -391,7 +394,18 @@ def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRe
             )
         elif value != saved:
             differences.append(f"{flag} {value} (the run has {saved})")
-    if differences:
+    if differences and _trained_nothing(run_dir):
+        # stopped before its first checkpoint (out of memory at the first step?): nothing depends on
+        # the old settings, so the run starts again with the ones given now
+        for key, (_, value) in given.items():
+            if key in ("params", "generator_options"):
+                setattr(request, key, {**getattr(request, key), **value})
+            elif key in RunSettings.names(RESULT, SCHEDULE, PERFORMANCE):
+                setattr(request.settings, key, value)
+            else:
+                setattr(request, key, value)
+        request.changed = differences
+    elif differences:
         raise RunFolderError(
             f"cannot resume {run_dir} with other settings: "
             + "; ".join(differences)
@@ -411,6 +425,11 @@ def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRe
             setattr(settings, key, given[key][1])
     settings.resume = True
     return request
+
+
+def _trained_nothing(run_dir: Path) -> bool:
+    """Whether a run folder holds nothing trained: no checkpoint and no direction set."""
+    return RunFolder(run_dir).checkpoint_step() is None and not (run_dir / FILE_NAME).is_file()
 
 
 def _saved_value(request: RunRequest, key: str) -> Any:
@@ -434,7 +453,11 @@ def _option_differences(
 
 
 def execute(
-    request: RunRequest, *, rca_pairs: int = 2000, device: str = "cpu", default_directions: int = 128
+    request: RunRequest,
+    *,
+    rca_pairs: int | None = None,
+    device: str = "cpu",
+    default_directions: int = 128,
 ) -> RunOutcome | None:
     """Run a discovery end to end and write the run folder (see the module docstring).
 
@@ -443,8 +466,10 @@ def execute(
     (:class:`RunFolder`). A resume with no checkpoint yet starts from step 0; a resume of a run
     whose training is complete only writes what is missing (final RCA, direction file, picture).
     Under ``torchrun`` every rank trains and only rank 0 claims, writes and returns the outcome
-    (the others return ``None``).
+    (the others return ``None``). ``rca_pairs`` overrides the run's ``settings.rca_pairs``.
     """
+    if rca_pairs is not None:
+        request.settings.rca_pairs = rca_pairs
     run_dir = Path(request.settings.run_dir) if request.settings.run_dir is not None else None
     if run_dir is None:
         raise RunFolderError("a run needs a run folder")
@@ -460,14 +485,13 @@ def execute(
         else contextlib.nullcontext(folder)
     )
     with claim:
-        return _execute_claimed(folder, request, rank, rca_pairs, device, default_directions)
+        return _execute_claimed(folder, request, rank, device, default_directions)
 
 
 def _execute_claimed(
     folder: RunFolder,
     request: RunRequest,
     rank: int,
-    rca_pairs: int,
     device: str,
     default_directions: int,
 ) -> RunOutcome | None:
@@ -516,7 +540,8 @@ def _execute_claimed(
                 )
             return _finish_traversal(folder, generator, reporter)
         if step is None:  # stopped before its first checkpoint: start again
-            reporter.message("no checkpoint yet: starting the run again from step 0")
+            with_changes = f" with {'; '.join(request.changed)}" if request.changed else ""
+            reporter.message(f"no checkpoint yet: starting the run again from step 0{with_changes}")
             request.settings.resume = False
             if rank == 0:
                 (run_dir / LOG_NAME).unlink(missing_ok=True)
@@ -556,14 +581,14 @@ def _execute_claimed(
             dset.shift,
             result.reconstructor,
             K,
-            pairs=rca_pairs,
+            pairs=settings.rca_pairs,
             eps_max=settings.eps_max,
             eps_min=settings.eps_min,
             per_direction=True,
             render_batch=settings.batch_size,  # what fit in memory during training fits now
         )
         metrics["rca_per_direction"] = per_direction.tolist()
-        metrics["rca_pairs"] = rca_pairs
+        metrics["rca_pairs"] = settings.rca_pairs
         metrics["rca_chance"] = 1.0 / K
         save_reconstructor(run_dir / RECONSTRUCTOR_FILE, result.reconstructor, K)
     factors = generator.known_factors()
@@ -587,7 +612,7 @@ def _execute_claimed(
     }
     if "rca_per_direction" in metrics:  # the better ranking for trained sets (docs/results.md)
         dset.spec["ranking"] = ranking_record(
-            torch.tensor(metrics["rca_per_direction"]), "rca", pairs=rca_pairs
+            torch.tensor(metrics["rca_per_direction"]), "rca", pairs=settings.rca_pairs
         )
     else:
         dset.spec["ranking"] = rank_by_image_change(

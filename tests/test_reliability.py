@@ -698,3 +698,39 @@ def test_sizes_read_from_a_direction_file_are_bounded_before_allocating(registry
     (out / FILE_NAME).write_bytes(save(tensors, metadata=metadata))
     with pytest.raises(DirectionFileError, match="deformator sizes disagree"):
         DirectionSet.load(out)
+
+
+def test_resume_keeps_the_runs_rca_pairs(registry, tmp_path):
+    out = tmp_path / "run"
+    assert discover("--out", str(out), "--steps", "2", "--rca-pairs", "24").exit_code == 0
+    result = CliRunner().invoke(cli, ["discover", "--resume", "--out", str(out), "--steps", "4"])
+    assert result.exit_code == 0, result.output
+    assert DirectionSet.load(out).metrics["rca_pairs"] == 24  # not the 2,000 of a flag left out
+    result = CliRunner().invoke(
+        cli, ["discover", "--resume", "--out", str(out), "--steps", "6", "--rca-pairs", "8"]
+    )
+    assert result.exit_code == 0 and DirectionSet.load(out).metrics["rca_pairs"] == 8
+
+
+def test_a_run_that_trained_nothing_resumes_with_other_settings(registry, tmp_path, monkeypatch):
+    """Out of memory at the first step (before any checkpoint): `--resume --batch 4` starts it again
+    with the smaller batch instead of refusing the flag, and a fresh run is told to pass --resume."""
+    out = tmp_path / "run"
+    real_step = Trainer.train_step
+
+    def oom(self):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 80000000000 bytes.")
+
+    monkeypatch.setattr(Trainer, "train_step", oom)
+    result = discover("--out", str(out), "--steps", "4", "--batch", "8")
+    assert result.exit_code == 1 and "out of memory: lower --batch" in result.output
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    assert "pass --resume" in discover("--out", str(out), "--steps", "4").output
+    result = CliRunner().invoke(cli, ["discover", "--resume", "--out", str(out), "--batch", "4"])
+    assert result.exit_code == 0, result.output
+    assert "starting the run again from step 0 with --batch 4 (the run has 8)" in result.output
+    assert DirectionSet.load(out).spec["settings"]["batch_size"] == 4
+    assert json.loads((out / RUN_FILE).read_text())["settings"]["batch_size"] == 4
+    # once it has trained, settings are the run's again
+    result = CliRunner().invoke(cli, ["discover", "--resume", "--out", str(out), "--batch", "2"])
+    assert result.exit_code == 1 and "cannot resume" in result.output
