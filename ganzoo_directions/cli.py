@@ -603,9 +603,12 @@ def _print_summary(console: Any, outcome: Any) -> None:
         "next:",
         f"  zoo-dirs traverse {quote(run_dir)} --directions {strongest(3)} --samples 4 "
         f"--out {quote(run_dir / 'grid.png')}",
-        f"  zoo-dirs traverse {quote(run_dir)} --layout consecutive --directions {strongest(2)} --samples 4 "
-        f"--out {quote(run_dir / 'consecutive.png')}",
     ]
+    if outcome.directions.num_directions >= 2:  # the consecutive layout moves along two
+        lines.append(
+            f"  zoo-dirs traverse {quote(run_dir)} --layout consecutive --directions {strongest(2)} "
+            f"--samples 4 --out {quote(run_dir / 'consecutive.png')}"
+        )
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
 

@@ -14,6 +14,8 @@ from typing import Any
 #: the ending of this project's temporary files (``.NAME.XXXXXXXX.ganzoo.tmp``): a run folder's claim
 #: removes only these, never a user's own ``.*.tmp``
 TEMPORARY_SUFFIX = ".ganzoo.tmp"
+#: the file that makes a folder a run folder of ``zoo-dirs discover`` (:mod:`ganzoo_directions.runs`)
+RUN_FILE = "run.json"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError, HubError
-from .files import describe_os_error
+from .files import RUN_FILE, describe_os_error
 from .safe_text import markdown_text
 
 CARD_NAME = "README.md"
@@ -382,6 +382,12 @@ def pull(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise HubError(f"pull: --out {out} is a file, not a folder")
+    if (out / RUN_FILE).is_file():
+        raise HubError(
+            f"pull: {out} is the run folder of a training run; replacing its direction set would mix two "
+            "sets (its checkpoint, reconstructor and metrics are another's), even with --force: choose "
+            "another --out"
+        )
     existing = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     same_set = (out / FILE_NAME).is_file() and (out / FILE_NAME).read_bytes() == path.read_bytes()
     if existing and not force and not same_set:

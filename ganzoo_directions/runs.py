@@ -24,6 +24,7 @@ import json
 import os
 import shlex
 import stat
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -34,7 +35,7 @@ import torch
 from . import __version__, defaults, pretrained
 from .directions import FILE_NAME, DirectionSet
 from .errors import CheckpointError, GanzooError, HubError, RunFolderError
-from .files import TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
+from .files import RUN_FILE, TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
 from .interfaces import PERFORMANCE, RESULT, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
@@ -42,7 +43,6 @@ from .ranking import rank_by_image_change, ranking_record
 from .training import CHECKPOINT_NAME, LOG_NAME, distributed_context
 from .traversal import save_traversal
 
-RUN_FILE = "run.json"
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 TRAVERSAL_FILE = "traversal.png"
 METRICS_FILE = "metrics.json"  # what `zoo-dirs evaluate` measured (the benchmark's "done" marker)
@@ -303,6 +303,11 @@ class RunFolder:
             raise
 
     def _check_fresh(self) -> None:
+        if any(unicodedata.category(c).startswith("C") for c in str(self.path)):
+            raise RunFolderError(
+                f"--out {str(self.path)!r} holds a control character (a line break?): the commands "
+                "printed for the run could not be pasted; choose another name"
+            )
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"--out {self.path} is a file, not a folder")
         if self.contents():
@@ -363,8 +368,12 @@ def _make_dirs(path: Path) -> None:
 
 
 def quote(path: Path | str) -> str:
-    """``path`` quoted for a POSIX shell where it needs it (spaces, unicode, quotes)."""
-    return shlex.quote(str(path))  # unchanged when safe; quotes spaces, quotes and non-ASCII
+    """``path`` quoted for a POSIX shell where it needs it (spaces, unicode, quotes), and never read
+    as an option (``-x`` is written ``./-x``)."""
+    text = str(path)
+    if text.startswith("-"):
+        text = f"./{text}"
+    return shlex.quote(text)  # unchanged when safe; quotes spaces, quotes and non-ASCII
 
 
 def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRequest:

@@ -256,6 +256,12 @@ def test_pull_and_evaluate_never_clobber_a_folder(hub, env, run_dir, tmp_path):
     dset.spec["note"] = "my own edit"
     dset.save(mine / FILE_NAME)
     before = snapshot(mine)
+    # a training run's folder: its checkpoint, reconstructor and metrics belong to its own set
+    result = run_cli("pull", "alice/other", "--out", str(mine), "--force", env=env)
+    assert result.returncode == 1 and "would mix two sets" in result.stderr
+    assert snapshot(mine) == before
+    (mine / "run.json").unlink()  # now a folder of files: refused unless --force
+    before = snapshot(mine)
     for args in (
         ["pull", "alice/other", "--out", str(mine)],
         ["evaluate", "alice/other", "--out", str(mine)],
@@ -265,7 +271,7 @@ def test_pull_and_evaluate_never_clobber_a_folder(hub, env, run_dir, tmp_path):
         assert snapshot(mine) == before
     result = run_cli("pull", "alice/other", "--out", str(mine), "--force", env=env)
     assert result.returncode == 0, result.stderr
-    assert "note" not in DirectionSet.load(mine).spec and (mine / "run.json").is_file()
+    assert "note" not in DirectionSet.load(mine).spec
     again = run_cli("pull", "alice/other", "--out", str(mine), env=env)  # the same set: reused
     assert again.returncode == 0, again.stderr
 

@@ -451,6 +451,25 @@ def test_next_commands_quote_paths_that_need_it(registry, tmp_path):
     assert shlex.split(line)[2] == str(out)
 
 
+def test_printed_next_commands_run_as_pasted(registry, tmp_path, monkeypatch):
+    """`--out -x` and a one-direction run: every printed command works when pasted; a line break in
+    --out is refused before anything is created (the commands could not be pasted)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["discover", *SPRITES[:-4], "--directions", "1", "--batch", "4", "--steps", "2", "--out", "-x"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    commands = [line.strip() for line in lines[lines.index("next:") + 1 :]]
+    assert commands and all("consecutive" not in c for c in commands)  # it needs two directions
+    for command in commands:
+        pasted = invoke(*shlex.split(command)[1:])
+        assert pasted.returncode == 0, (command, pasted.stderr)
+    result = discover("--out", str(tmp_path / "a\nb"), "--steps", "2")
+    assert result.exit_code == 1 and "holds a control character" in result.output
+    assert not (tmp_path / "a\nb").exists()
+
+
 def test_typo_in_a_local_path_is_not_sent_to_the_hub_as_is(registry, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # a real process: huggingface_hub latches HF_HUB_OFFLINE when first imported
