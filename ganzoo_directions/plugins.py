@@ -30,8 +30,12 @@ FIRST_PARTY = {
     **dict.fromkeys(("biggan", "biggan-deep"), "ganzoo-directions-biggan"),
     "sprites": "ganzoo-directions-sprites",
     **dict.fromkeys(("shapes3d", "dsprites"), "ganzoo-directions-testbeds"),
-    **dict.fromkeys(("baseline", "two-shift", "centroid", "centroid-ortho"), "ganzoo-directions-methods"),
-    **dict.fromkeys(("sefa", "ganspace", "random", "axes", "oracle"), "ganzoo-directions-closedform"),
+    **dict.fromkeys(
+        ("baseline", "two-shift", "centroid", "centroid-ortho", "disco"), "ganzoo-directions-methods"
+    ),
+    **dict.fromkeys(
+        ("sefa", "ganspace", "deepspectral", "random", "axes", "oracle"), "ganzoo-directions-closedform"
+    ),
 }
 
 

@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shlex
 import stat
 import unicodedata
@@ -40,6 +41,7 @@ from .interfaces import PERFORMANCE, RESULT, SCHEDULE, DirectionMethod, Generato
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
+from .safe_text import plain
 from .training import CHECKPOINT_NAME, LOG_NAME, distributed_context
 from .traversal import save_traversal
 
@@ -125,10 +127,9 @@ def generator_for(
         )
     registry = get_registry()
     if made_for["name"] not in registry.generators:
-        plugins = ", ".join(dset.spec.get("plugins", [])) or "the plugin that provides it"
         raise GanzooError(
-            f"{where or 'the set'} was made for generator {made_for['name']!r}, which is not installed; "
-            f"install {plugins} (pip install ...)"
+            f"{where or 'the set'} was made for generator {plain(made_for['name'])!r}, which is not "
+            f"installed; {_install_advice(made_for['name'], dset.spec.get('plugins', []))}"
         )
     recorded = made_for.get("weights")
     local = recorded is not None and not recorded.startswith("hf:") and "/" in recorded
@@ -365,6 +366,27 @@ def _make_dirs(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFolderError(f"cannot create the run folder {path}: {describe_os_error(exc)}") from None
+
+
+#: what a distribution name looks like (PEP 508); anything else from a file is not shown as one
+DISTRIBUTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")
+
+
+def _install_advice(generator: str, recorded: list[str]) -> str:
+    """How to get a generator a set was made for. An install command names only a first-party
+    distribution (:data:`plugins.FIRST_PARTY`); the plugins a file records are untrusted: shown as
+    names to look up, never as a command (a crafted set could name any package or index URL)."""
+    from .plugins import FIRST_PARTY
+
+    if generator in FIRST_PARTY:
+        return f"pip install {FIRST_PARTY[generator]}"
+    names = [name for name in recorded if DISTRIBUTION_NAME.fullmatch(name)]
+    if names:
+        return (
+            f"the set says it was made with the plugin distribution(s) {', '.join(names)}: names from the "
+            "file, not checked; find the plugin and what it is before installing it"
+        )
+    return "install the plugin that provides it (zoo-dirs plugins lists the installed ones)"
 
 
 def quote(path: Path | str) -> str:

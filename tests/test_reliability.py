@@ -558,7 +558,20 @@ def test_a_set_for_a_generator_that_is_not_installed_names_the_distribution(regi
     dset.save(folder)
     result = CliRunner().invoke(cli, ["traverse", str(folder), "--out", str(tmp_path / "g.png")])
     assert result.exit_code == 1 and "'stylegan3', which is not installed" in result.output
-    assert "install ganzoo-directions-stylegan3" in result.output
+    assert "plugin distribution(s) ganzoo-directions-stylegan3: names from the file" in result.output
+    assert "pip install" not in result.output  # a name from a file is never a command to run
+    # a crafted set: install advice never carries what a file says (a package, an index URL)
+    dset.spec["plugins"] = ["evil-package --index-url http://evil.example/simple"]
+    dset.save(folder)
+    result = CliRunner().invoke(cli, ["traverse", str(folder), "--out", str(tmp_path / "g.png")])
+    assert result.exit_code == 1 and "evil" not in result.output and "install the plugin" in result.output
+    # a first-party generator's distribution is known: that one is a command
+    dset.spec["generator"]["name"], dset.spec["plugins"] = "biggan", ["evil-package"]
+    dset.save(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delitem(runs.get_registry().generators, "biggan")
+        result = CliRunner().invoke(cli, ["traverse", str(folder), "--out", str(tmp_path / "g.png")])
+    assert "pip install ganzoo-directions-biggan" in result.output and "evil" not in result.output
 
 
 def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(registry, tmp_path):
