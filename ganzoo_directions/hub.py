@@ -42,6 +42,35 @@ def _offline() -> bool:
 REPO_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}")
 
 
+#: a branch or tag name (``main``, ``v1.0``, ``refs/pr/3``) or a commit id, as the Hub takes them; a
+#: revision is checked before any call, so ``@../../x`` never reaches a path in the cache
+REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}){0,3}")
+#: the largest file of each kind a pull downloads (a direction set is kilobytes to a few MB)
+MAX_BYTES = {FILE_NAME: 64 << 20, CARD_NAME: 1 << 20, **dict.fromkeys(PREVIEW_FILES, 64 << 20)}
+
+
+def check_revision(revision: str | None) -> str | None:
+    """``revision`` when it is a branch/tag name or a commit id; otherwise one :class:`HubError`."""
+    if revision is not None and (
+        REVISION.fullmatch(revision) is None or ".." in revision or revision.endswith((".lock", "."))
+    ):
+        raise HubError(
+            f"{revision!r} is not a Hub revision; expected a branch or tag name (letters, digits, '-', "
+            "'_', '.', '/' between parts) or a commit id"
+        )
+    return revision
+
+
+def check_repo_path(path: str) -> str:
+    """``path`` (a file inside a repo) when every part is a plain name; otherwise one :class:`HubError`."""
+    parts = path.split("/")
+    if any(
+        part in ("", ".", "..") or "\\" in part or any(not c.isprintable() for c in part) for part in parts
+    ):
+        raise HubError(f"{path!r} is not a file path inside a Hub repo (empty, '.', '..' or odd parts)")
+    return path
+
+
 def looks_like_repo_id(text: str) -> bool:
     """Whether ``text`` has the shape ``OWNER/NAME[@REVISION]``."""
     return REPO_ID.fullmatch(text.partition("@")[0]) is not None
@@ -55,7 +84,7 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None]:
             f"{ref!r} is not a Hub repo id; expected OWNER/NAME or OWNER/NAME@REVISION "
             "(letters, digits, '-', '_' and '.')"
         )
-    return repo_id, revision or None
+    return repo_id, check_revision(revision or None)
 
 
 @contextlib.contextmanager
@@ -168,20 +197,49 @@ def refuse_cache_write(path: str | os.PathLike) -> None:
         )
 
 
-def download(repo_id: str, filename: str, *, revision: str | None = None, action: str = "download") -> Path:
-    """One file from a Hub repo, through the Hugging Face cache (works offline once cached)."""
-    from huggingface_hub import hf_hub_download
+def download(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    action: str = "download",
+    max_bytes: int | None = None,
+) -> Path:
+    """One file from a Hub repo, through the Hugging Face cache (works offline once cached).
 
+    Everything from the Hub is untrusted: the revision and file name are checked before any call, a
+    file larger than ``max_bytes`` (the Hub's size, asked first) is not downloaded, and the path the
+    client returns must lie inside its cache (a crafted ETag or redirect cannot place bytes elsewhere).
+    """
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    check_revision(revision)
+    check_repo_path(filename)
     with hub_errors(action, repo_id):
-        path = hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            endpoint=_endpoint(),
-            local_files_only=_offline(),
-            library_name=LIBRARY_NAME,
+        if max_bytes is not None and not _offline():
+            url = hf_hub_url(repo_id, filename, revision=revision, endpoint=_endpoint())
+            size = get_hf_file_metadata(url).size
+            if size is not None and size > max_bytes:
+                raise HubError(
+                    f"{action}: {repo_id}/{filename} is {size:,} bytes, more than a {filename} can be "
+                    f"({max_bytes:,}); not downloaded"
+                )
+        path = Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                endpoint=_endpoint(),
+                local_files_only=_offline(),
+                library_name=LIBRARY_NAME,
+            )
         )
-    return Path(path)
+    cache = Path(constants.HF_HUB_CACHE).resolve()
+    if not path.resolve().is_relative_to(cache):
+        raise HubError(f"{action}: the Hub client returned {path}, outside its cache {cache}; refused")
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise HubError(f"{action}: {repo_id}/{filename} in the cache is larger than a {filename} can be")
+    return path
 
 
 @dataclass(frozen=True)
@@ -202,7 +260,9 @@ class HubFile:
         parts = ref.split("/")
         if len(parts) < 3 or not all(parts) or REPO_ID.fullmatch("/".join(parts[:2])) is None:
             raise GanzooError(f"{source!r}: expected hf:OWNER/NAME/path/to/file[@REVISION]")
-        return cls("/".join(parts[:2]), "/".join(parts[2:]), revision or None)
+        return cls(
+            "/".join(parts[:2]), check_repo_path("/".join(parts[2:])), check_revision(revision or None)
+        )
 
     def sibling(self, name: str) -> HubFile:
         """The file ``name`` in the same folder of the same repo and revision."""
@@ -373,7 +433,7 @@ def pull(
     set is reused. Returns the set and the folder holding it.
     """
     repo_id, revision = parse_repo_ref(ref)
-    path = download(repo_id, FILE_NAME, revision=revision, action="pull")
+    path = download(repo_id, FILE_NAME, revision=revision, action="pull", max_bytes=MAX_BYTES[FILE_NAME])
     dset = DirectionSet.load(path, device=device)
     if check is not None:
         check(dset)
@@ -405,7 +465,10 @@ def pull(
             for extra in (CARD_NAME, *PREVIEW_FILES):
                 with contextlib.suppress(HubError):
                     shutil.copyfile(
-                        download(repo_id, extra, revision=revision, action="pull"), staging / extra
+                        download(
+                            repo_id, extra, revision=revision, action="pull", max_bytes=MAX_BYTES[extra]
+                        ),
+                        staging / extra,
                     )
             if not out.exists():
                 os.replace(staging, out)
@@ -421,7 +484,9 @@ def pull(
 def from_pretrained(ref: str, *, revision: str | None = None, device: str = "cpu") -> DirectionSet:
     """``DirectionSet.from_pretrained``: ``OWNER/NAME[@REVISION]`` from the Hub (cached)."""
     repo_id, ref_revision = parse_repo_ref(ref)
-    path = download(repo_id, FILE_NAME, revision=revision or ref_revision, action="pull")
+    path = download(
+        repo_id, FILE_NAME, revision=revision or ref_revision, action="pull", max_bytes=MAX_BYTES[FILE_NAME]
+    )
     return DirectionSet.load(path, device=device)
 
 

@@ -332,3 +332,44 @@ def test_labels_travel_through_push_card_and_pull(hub, env, run_dir, tmp_path):
     assert pulled.index("Zoom") == 1
     unlabelled = hub.files("alice/sprites-dirs") if "alice/sprites-dirs" in hub.state.repos else None
     assert unlabelled is None or "Labelled directions" not in unlabelled["README.md"].decode()
+
+
+def test_revisions_sizes_and_paths_from_the_hub_are_checked(hub, env, run_dir, tmp_path, monkeypatch):
+    """The Hub and what users type about it are untrusted: a revision that walks out of the cache is
+    refused before any call, a file larger than its kind can be is not downloaded (its size is asked
+    first), and a path the client returns outside its cache is refused."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from ganzoo_directions import hub as hub_module
+    from ganzoo_directions.errors import HubError
+
+    from .helpers import invoke
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    for ref in ("alice/x@../../..", "alice/x@main/../../y", "alice/x@-rf"):
+        result = invoke("pull", ref, "--out", str(tmp_path / "out"))
+        assert result.returncode == 1 and "is not a Hub revision" in result.stderr, result.stderr
+    with pytest.raises(GanzooError, match="not a file path inside a Hub repo"):
+        hub_module.fetch_file("hf:alice/x/../../etc/passwd")
+    assert not (tmp_path / "out").exists() and not cache.exists()
+
+    _upload_raw(hub, "eve/huge", {FILE_NAME: b"x" * 5000})
+    monkeypatch.setitem(hub_module.MAX_BYTES, FILE_NAME, 4096)
+    with pytest.raises(HubError, match="5,000 bytes, more than a directions.safetensors can be"):
+        hub_module.pull("eve/huge")
+    assert not [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size >= 5000]
+
+    monkeypatch.undo()  # a normal size limit, environment and cache again
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    assert run_cli("push", str(run_dir), "alice/fine", env=env).returncode == 0
+    outside = tmp_path / "elsewhere.safetensors"
+    outside.write_bytes((run_dir / FILE_NAME).read_bytes())
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *args, **kwargs: str(outside))
+    with pytest.raises(HubError, match="outside its cache"):
+        hub_module.pull("alice/fine")
