@@ -359,7 +359,7 @@ def test_revisions_sizes_and_paths_from_the_hub_are_checked(hub, env, run_dir, t
 
     _upload_raw(hub, "eve/huge", {FILE_NAME: b"x" * 5000})
     monkeypatch.setitem(hub_module.MAX_BYTES, FILE_NAME, 4096)
-    with pytest.raises(HubError, match="5,000 bytes, more than a directions.safetensors can be"):
+    with pytest.raises(HubError, match=r"5,000 bytes, more than a directions\.safetensors can be"):
         hub_module.pull("eve/huge")
     assert not [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size >= 5000]
 
