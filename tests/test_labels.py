@@ -51,7 +51,7 @@ def test_a_file_with_malformed_labels_is_refused(run):
     spec = json.loads(metadata["spec"])
     spec["labels"] = {"zoom": 3}
     save_file(tensors, str(path), metadata={**metadata, "spec": json.dumps(spec)})
-    with pytest.raises(DirectionFileError, match="'labels' must map direction indices to text"):
+    with pytest.raises(DirectionFileError, match=r"'labels' must map direction indices \(0\.\.K-1\) to text"):
         DirectionSet.load(path)
 
 
