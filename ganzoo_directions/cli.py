@@ -21,6 +21,8 @@ DEFAULT_DIRECTIONS = defaults.NUM_DIRECTIONS
 DEFAULT_GENERATOR = defaults.GENERATOR
 DEFAULT_METHOD = defaults.METHOD
 MAX_STEPS = defaults.MAX_STEPS
+#: terminals narrower than this get `zoo-dirs list` as one block per entry instead of a table
+WIDE_LIST = 140
 #: every --seed: what torch's generators take (0 .. 2^63 - 1)
 SEED = click.IntRange(min=0, max=2**63 - 1)
 
@@ -244,6 +246,31 @@ def list_command(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    if console.width < WIDE_LIST:  # a block per entry: nothing is broken mid-word at 80 columns
+        from rich.padding import Padding
+        from rich.text import Text
+
+        def indented(text: str) -> None:  # wrapped lines keep the indent
+            console.print(Padding(Text(text), (0, 0, 0, 2), expand=False))
+
+        for row in rows:
+            console.print(
+                Text.assemble(
+                    (f"{row['kind']} {row['name']}", "bold"), f"  ({row['distribution']} {row['version']})"
+                )
+            )
+            indented(row["summary"])
+            if row["settings"]:
+                indented("settings: " + ", ".join(f"{k}={v}" for k, v in row["settings"].items()))
+            for entry in row.get("weights", []):
+                marks = [m for m, on in (("default", entry["default"]), ("paper", entry["paper"])) if on]
+                source = entry["source"] or f"manual download: {entry['homepage']}"
+                indented(
+                    f"--weights {entry['name']}{' (' + ', '.join(marks) + ')' if marks else ''}: "
+                    f"{entry['summary']}; {entry['license']}; {source}"
+                )
+        return
     table = Table(show_lines=False)
     for column in ("kind", "name", "from", "summary", "settings (defaults)"):
         table.add_column(column, overflow="fold")
@@ -252,7 +279,6 @@ def list_command(as_json: bool) -> None:
         table.add_row(
             row["kind"], row["name"], f"{row['distribution']} {row['version']}", row["summary"], settings
         )
-    console = Console()
     console.print(table)
     weights = Table(title="registered weights (--weights NAME)", show_lines=False)
     for column in ("generator", "name", "license", "summary", "source"):
@@ -841,15 +867,19 @@ def explore(
 
     hardening = {"ssr_mode": False, "run_history": False}  # where this Gradio has them
     accepted = inspect.signature(app.launch).parameters
-    app.launch(
+    _, local_url, share_url = app.launch(
         server_name=host,
         server_port=port or None,
         share=share,
         inbrowser=False,
-        quiet=False,
+        quiet=True,  # Gradio's own lines advise `share=True` in launch(); ours name --share
         auth=credentials,
+        prevent_thread_lock=True,
         **{name: value for name, value in hardening.items() if name in accepted},
     )
+    click.echo(f"open {local_url} in a browser" + (f" (public link: {share_url})" if share_url else ""))
+    click.echo("Ctrl-C stops" + ("" if share else "; --share adds a public link"))
+    app.block_thread()
 
 
 @cli.command()

@@ -79,7 +79,8 @@ def _format_stats(stats: Mapping[str, float]) -> str:
 
 
 class RichReporter:
-    """A rich progress bar: step, steps/s, time left, the latest loss and running RCA."""
+    """A rich progress bar: step, time left, steps/s first (they fit 80 columns), then the run's label and
+    the latest statistics, which are cut with an ellipsis on a narrow terminal."""
 
     def __init__(self, console: Console, label: str) -> None:
         from rich.progress import (
@@ -89,17 +90,21 @@ class RichReporter:
             TextColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
 
         self.label = label
+        kept = {"no_wrap": True}  # step, time left and rate stay whole; the label and statistics give way
+        shrinks = {"no_wrap": True, "overflow": "ellipsis"}
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[stats]}"),
+            MofNCompleteColumn(table_column=Column(**kept)),
+            TimeRemainingColumn(table_column=Column(**kept)),
+            TextColumn("{task.fields[rate]}", table_column=Column(**kept)),
+            BarColumn(bar_width=12),
+            TextColumn("[bold]{task.description}", table_column=Column(**shrinks, ratio=2)),
+            TextColumn("{task.fields[stats]}", table_column=Column(**shrinks, ratio=3)),
             console=console,
             transient=False,
+            expand=True,
         )
         self.task: Any = None
         self.total, self.noted = 0, False

@@ -272,3 +272,37 @@ def test_progress_shows_seconds_per_step_and_warns_of_a_schedule_of_days():
     fast.start(2000, 0)
     fast.advance(25, {**stats, "steps_per_s": 6.0})
     assert "note" not in quick.getvalue() and "6.0 steps/s" in quick.getvalue()
+
+
+def test_the_progress_bar_keeps_step_time_left_and_rate_at_80_columns():
+    import io
+    import re
+
+    from rich.console import Console
+
+    from ganzoo_directions.progress import RichReporter
+
+    out = io.StringIO()
+    reporter = RichReporter(
+        Console(file=out, width=80, force_terminal=True), "centroid-ortho on sngan-sprites"
+    )
+    reporter.start(2000, 0)
+    reporter.advance(
+        150, {"loss": 25.4, "ce": 0.7, "mae": 0.55, "reg": 23.4, "acc": 0.78, "steps_per_s": 2.39}
+    )
+    reporter.finish()
+    last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).replace("\r", "\n").splitlines()[-1]
+    assert len(last) <= 80 and "150/2000" in last and "2.4 steps/s" in last and "-:--:--" in last
+    assert "loss 25.400" in last  # the statistics follow, cut with an ellipsis where they must
+
+
+def test_list_fits_80_columns_without_breaking_words(monkeypatch):
+    from .helpers import invoke
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke("list")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and all(len(line) <= 80 for line in lines)
+    assert "generator sngan-sprites  (ganzoo-directions-sngan 0.1.0)" in lines
+    assert "method centroid-ortho  (ganzoo-directions-methods 0.1.0)" in lines
+    assert not any(line.startswith(("┃", "│")) for line in lines)  # a block per entry, not a table

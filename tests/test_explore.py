@@ -255,3 +255,5 @@ def test_an_exposed_page_is_read_only_and_serves_no_files(run, tmp_path):
         server.terminate()
         out, _ = server.communicate(timeout=60)
     assert "labels read-only" in out and "without --auth" in out
+    assert f"open http://localhost:{port}/ in a browser" in out, out
+    assert "share=True" not in out and "--share adds a public link" in out  # our flag, not Gradio's

@@ -67,6 +67,9 @@ class SNGANGenerator(GeneratorAdapter):
         "image_channels": Option(3, "3 for RGB, 1 for MNIST", choices=(1, 3)),
     }
     recommended_steps = 200_000
+    # DeepSpectral's layer: the linear layer that reads z (its Jacobian is the weight: SeFa's W^T W
+    # without the row normalisation); deeper blocks scored lower on sngan-dsprites (docs/results.md 9)
+    feature_layer = "net.model.0"
 
     def __init__(self, weights: str | None = None, **options) -> None:
         super().__init__(weights, **options)
