@@ -12,7 +12,13 @@ import torch
 from ganzoo_directions import plugins
 from ganzoo_directions.interfaces import RunSettings
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One core's worth of threads per test process: under pytest-xdist (.ci/run) each worker gets its
+# share of the cores, and the `zoo-dirs` processes the tests start inherit it through
+# OMP_NUM_THREADS. More threads than cores made every process slower (issue 27: 2 threads under load
+# cost 4-5x the CPU-seconds of 1).
+THREADS = max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+torch.set_num_threads(THREADS)
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 # A suite started in the background (`./.ci/run &`, nohup) gets SIGINT ignored, and every child process
 # inherits that: the Ctrl-C tests' children would then ignore their Ctrl-C. Act as from a terminal.
 signal.signal(signal.SIGINT, signal.default_int_handler)
