@@ -831,7 +831,7 @@ def explore(
     otherwise; Ctrl-C stops it.
     """
     from .directions import FILE_NAME, DirectionSet
-    from .explore import Explorer, build_app, page_access, require_gradio
+    from .explore import Explorer, app_kwargs, build_app, page_access, require_gradio
     from .hub import open_source
     from .runs import generator_for, pick_device
 
@@ -875,6 +875,7 @@ def explore(
         quiet=True,  # Gradio's own lines advise `share=True` in launch(); ours name --share
         auth=credentials,
         prevent_thread_lock=True,
+        app_kwargs=app_kwargs(host, share),  # the Host check against DNS rebinding
         **{name: value for name, value in hardening.items() if name in accepted},
     )
     click.echo(f"open {local_url} in a browser" + (f" (public link: {share_url})" if share_url else ""))

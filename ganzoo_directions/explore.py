@@ -86,6 +86,25 @@ def page_access(host: str, share: bool, auth: str | None) -> tuple[tuple[str, st
     )
 
 
+def allowed_hosts(host: str, share: bool) -> list[str]:
+    """The ``Host`` headers the page answers (DNS rebinding: a foreign page whose name resolves to
+    127.0.0.1 sends its own name, and is refused). On the loopback: its names only; bound to one
+    address: that and the loopback's; on every interface (``0.0.0.0``) or ``--share``'s tunnel the
+    name cannot be known, and credentials guard the labels instead (:func:`page_access`)."""
+    loopback = ["127.0.0.1", "localhost", "::1", "[::1]"]
+    if share or host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return loopback if host in LOOPBACK else [host, *loopback]
+
+
+def app_kwargs(host: str, share: bool) -> dict[str, Any]:
+    """What the Gradio app is built with beyond Gradio's defaults: the ``Host`` check."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    return {"middleware": [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, share))]}
+
+
 @dataclass
 class Explorer:
     """What the page shows and changes, with no web framework.

@@ -257,3 +257,23 @@ def test_an_exposed_page_is_read_only_and_serves_no_files(run, tmp_path):
     assert "labels read-only" in out and "without --auth" in out
     assert f"open http://localhost:{port}/ in a browser" in out, out
     assert "share=True" not in out and "--share adds a public link" in out  # our flag, not Gradio's
+
+
+def test_the_page_answers_only_its_own_host_names(run):
+    """DNS rebinding: a foreign page whose name resolves to 127.0.0.1 sends its own Host and is
+    refused by the loopback-bound page (the app as `zoo-dirs explore` builds it, through HTTP)."""
+    pytest.importorskip("gradio", reason="the [explore] extra is not installed")
+    from gradio.routes import App
+    from starlette.testclient import TestClient
+
+    from ganzoo_directions.explore import allowed_hosts, app_kwargs, build_app
+
+    assert allowed_hosts("127.0.0.1", False) == ["127.0.0.1", "localhost", "::1", "[::1]"]
+    assert allowed_hosts("0.0.0.0", False) == ["*"] and allowed_hosts("127.0.0.1", True) == ["*"]
+    assert allowed_hosts("10.0.0.5", False)[0] == "10.0.0.5"
+    app = App.create_app(build_app(explorer_of(run)), app_kwargs=app_kwargs("127.0.0.1", False))
+    client = TestClient(app)
+    for own in ("127.0.0.1:7860", "localhost:7860", "localhost"):
+        assert client.get("/gradio_api/info", headers={"Host": own}).status_code == 200, own
+    for foreign in ("evil.example", "evil.example:7860", "127.0.0.1.evil.example"):
+        assert client.get("/gradio_api/info", headers={"Host": foreign}).status_code == 400, foreign
