@@ -9,6 +9,8 @@ not digits).
 
     python scripts/testbeds_benchmark.py --out runs/testbeds
     python scripts/testbeds_benchmark.py --out runs/testbeds --summary-only
+    python scripts/testbeds_benchmark.py --out runs/testbeds -- \
+        --variant disco-cpu=disco:steps=600,batch_size=16,lr=0.001    # extra rows, summarised too
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 GENERATORS = "stylegan2-shapes3d,sngan-dsprites"
-METHODS = "oracle,random,axes,sefa,ganspace,centroid-ortho,baseline,two-shift,centroid"
+METHODS = "oracle,random,axes,sefa,ganspace,deepspectral,centroid-ortho,baseline,two-shift,centroid"
 #: MIG / DCI disentanglement on DeepMind's 3D Shapes, as tabulated in the FDAE paper (AAAI 2024)
 PUBLISHED_3DSHAPES = {
     "baseline": (0.168, 0.380),  # Voynov & Babenko
@@ -103,6 +105,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     generators = args.generators.split(",")
     methods = [m.split("=")[0] for m in args.methods.split(",")]
+    methods += [args.extra[i + 1].split("=")[0] for i, a in enumerate(args.extra[:-1]) if a == "--variant"]
     if not args.summary_only:
         pending, running = list(generators), []
         while pending or running:
