@@ -30,7 +30,6 @@ from .runs import METRICS_FILE, generator_for
 from .training import adam
 
 METRICS = ("rca", "heldout_rca", "ppl", "factors", "mig", "dci")
-PPL_NETS = ("vgg", "alex", "squeeze", "pixel", "vgg-random")
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 # the torchvision ImageNet weights LPIPS's backbones are built from
 

@@ -487,10 +487,6 @@ class RunSettings:
     def _values(self, *roles: str) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.names(*roles)}
 
-    def performance(self) -> dict[str, Any]:
-        """How the step is executed (changes speed and float rounding, not the method)."""
-        return self._values(PERFORMANCE)
-
     def describe(self) -> dict[str, Any]:
         """The settings that define the result (for metadata and resume checks)."""
         return self._values(RESULT)
