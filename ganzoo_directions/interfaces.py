@@ -239,6 +239,13 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         """
         return self.render(latents + shifts)
 
+    def checkpoint_blocks(self, enabled: bool) -> bool:
+        """Recompute each synthesis block in the backward pass instead of keeping its activations
+        (``--grad-checkpoint``), where the adapter can; returns whether it does. The default ``False``
+        makes the trainer checkpoint the whole shifted render instead, which saves little: the
+        backward then holds every image's activations at once (docs/performance.md)."""
+        return False
+
     def with_options(self, **changed: Any) -> GeneratorAdapter:
         """This generator with some options changed (the explorer's ``live_options``: truncation, a
         W+ layer range). The default builds a new one from the same weights source (the file is read

@@ -322,6 +322,8 @@ class Trainer:
         if settings.channels_last:
             to_memory_format(self.R)
             to_memory_format(generator)
+        # --grad-checkpoint: per synthesis block where the adapter can, else the whole shifted render
+        self.block_checkpointing = settings.grad_checkpoint and generator.checkpoint_blocks(True)
         self.opt_A = adam(self.A.parameters(), settings.lr, self.device)
         self.opt_R = adam(self.R.parameters(), settings.lr, self.device)
         self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)
@@ -376,7 +378,7 @@ class Trainer:
         shifts, under the run's precision and activation checkpointing (every objective renders
         shifted images through this)."""
         with self.autocast():
-            if self.s.grad_checkpoint:
+            if self.s.grad_checkpoint and not self.block_checkpointing:  # the whole render at once
                 return checkpoint(self.render_shifted, z, shifts, use_reentrant=False)
             return self.render_shifted(z, shifts)
 
@@ -525,6 +527,8 @@ class Trainer:
             if log_file is not None:
                 log_file.close()
         self.save_checkpoint()
+        if self.block_checkpointing:
+            self.G.checkpoint_blocks(False)
         self.A.eval()
         self.R.eval()
         return DiscoveryResult(

@@ -194,3 +194,32 @@ def test_the_reconstructor_sees_large_images_resized(registry, tmp_path):
     same = [run(f"s{size}", 32, size) for size in (0, 64)]  # 32 px: below both sizes, no resize
     a, b = (DirectionSet.load(f).directions for f in same)
     assert torch.equal(a, b)
+
+
+def test_grad_checkpoint_recomputes_stylegan2_per_block_with_the_same_gradients(
+    registry, tmp_path, quick_settings
+):
+    """--grad-checkpoint on an adapter that checkpoints per synthesis block: the trainer leaves the
+    whole render alone (the blocks are recomputed one at a time), the gradients reaching the latent
+    are those of the plain render, and the generator is left as it was after the run."""
+    from ganzoo_directions.runs import build_generator
+
+    from .helpers import make_stylegan2
+
+    G = build_generator("stylegan2", weights=str(make_stylegan2(tmp_path))).requires_grad_(False)
+    w = G.sample_latents(3, torch.Generator().manual_seed(0)).requires_grad_(True)
+    (plain,) = torch.autograd.grad(G.render(w).square().sum(), w)
+    assert G.checkpoint_blocks(True)
+    (blocks,) = torch.autograd.grad(G.render(w).square().sum(), w)
+    assert torch.allclose(plain, blocks, atol=1e-5) and G.net.checkpoint_blocks
+    G.checkpoint_blocks(False)
+
+    method = registry.method("baseline").cls()
+    trainer = Trainer(
+        method, G, quick_settings(num_directions=4, grad_checkpoint=True, steps=2, batch_size=2)
+    )
+    assert trainer.block_checkpointing and G.net.checkpoint_blocks
+    trainer.run()
+    assert not G.net.checkpoint_blocks
+    sprites = registry.generator("sprites").cls(image_size=16)  # no blocks: the whole render is checkpointed
+    assert not Trainer(method, sprites, quick_settings(grad_checkpoint=True)).block_checkpointing

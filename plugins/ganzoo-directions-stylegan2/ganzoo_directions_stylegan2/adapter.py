@@ -212,6 +212,10 @@ class StyleGAN2Generator(GeneratorAdapter):
     def _w(self, latents: torch.Tensor) -> torch.Tensor:
         return self._truncate(self.net.mapping(latents)) if self.latent_space == "z" else latents
 
+    def checkpoint_blocks(self, enabled: bool) -> bool:
+        self.net.checkpoint_blocks = enabled  # per resolution block (model.Generator.synthesis)
+        return True
+
     def _synthesise(self, w_plus: torch.Tensor) -> torch.Tensor:
         return self.net.synthesis(w_plus).clamp(-1, 1)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 BLUR_KERNEL = (1, 3, 3, 1)
@@ -273,6 +274,10 @@ class Generator(nn.Module):
         """z ``(B, style_dim)`` -> w ``(B, style_dim)``."""
         return self.style(z)
 
+    #: recompute each resolution block in the backward pass instead of keeping its activations
+    #: (activation checkpointing per block: memory of one block at a time, one extra forward)
+    checkpoint_blocks: bool = False
+
     def synthesis(self, w_plus: torch.Tensor) -> torch.Tensor:
         """W+ ``(B, n_latent, style_dim)`` -> image ``(B, 3, size, size)`` (roughly in [-1, 1])."""
         B = w_plus.shape[0]
@@ -280,12 +285,21 @@ class Generator(nn.Module):
         out = self.conv1(self.input(B), w_plus[:, 0], noise[0])
         skip = self.to_rgb1(out, w_plus[:, 1])
         i = 1
+        checkpointed = self.checkpoint_blocks and torch.is_grad_enabled()
         for conv_up, conv, noise1, noise2, to_rgb in zip(
             self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs, strict=True
         ):
-            out = conv_up(out, w_plus[:, i], noise1)
-            out = conv(out, w_plus[:, i + 1], noise2)
-            skip = to_rgb(out, w_plus[:, i + 2], skip)
+
+            def block(out, skip, w, conv_up=conv_up, conv=conv, noise1=noise1, noise2=noise2, to_rgb=to_rgb):
+                out = conv_up(out, w[:, 0], noise1)  # w: (B, 3, style_dim), the block's W+ entries
+                out = conv(out, w[:, 1], noise2)
+                return out, to_rgb(out, w[:, 2], skip)
+
+            w = w_plus[:, i : i + 3]
+            if checkpointed:
+                out, skip = torch.utils.checkpoint.checkpoint(block, out, skip, w, use_reentrant=False)
+            else:
+                out, skip = block(out, skip, w)
             i += 2
         return skip
 
