@@ -483,12 +483,27 @@ def discover(
     from .options import parse_key_values
     from .pretrained import normalise
     from .progress import console_reporter
-    from .runs import RunFolder, RunRequest, default_run_dir, execute, pick_device, resume_request
+    from .runs import (
+        RunFolder,
+        RunRequest,
+        default_run_dir,
+        execute,
+        pick_device,
+        pick_threads,
+        resume_request,
+    )
 
     if eps_min >= eps_max:
         raise click.BadParameter("--eps-min must be smaller than --eps-max", param_hint="--eps-min")
     device = pick_device(device)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # launched by torchrun
+    threads = None if distributed else pick_threads(device)
+    if threads is not None:
+        click.echo(
+            f"note: {threads[1] - threads[0]} of the {threads[1]} cores are busy with other processes: "
+            f"training with {threads[0]} thread{'s' if threads[0] > 1 else ''} (OMP_NUM_THREADS sets it)",
+            err=True,
+        )
     rank = 0
     if distributed:
         device, rank = _init_distributed(device)

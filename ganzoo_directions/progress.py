@@ -66,6 +66,31 @@ STAT_LABELS = {"acc": "RCA", "mae": "|eps err|"}
 HIDDEN_STATS = {"ce", "step", "steps_per_s"}
 
 
+class ThroughputWatch:
+    """Notices when training slows down to less than ``1 / factor`` of its best speed so far, measured
+    between log lines (other processes came to compete for the cores: more threads than free cores
+    then cost several times the CPU time), and says so once, with what helps."""
+
+    def __init__(self, factor: float = 2.5) -> None:
+        self.factor, self.best, self.said = factor, 0.0, False
+        self.last: tuple[int, float] | None = None
+
+    def note(self, step: int, now: float | None = None) -> str | None:
+        now = time.monotonic() if now is None else now
+        previous, self.last = self.last, (step, now)
+        if previous is None or step <= previous[0] or now <= previous[1]:
+            return None
+        rate = (step - previous[0]) / (now - previous[1])
+        self.best = max(self.best, rate)
+        if self.said or rate * self.factor > self.best:
+            return None
+        self.said = True
+        return (
+            f"note: training slowed from {format_rate(self.best)} to {format_rate(rate)}: other processes "
+            "may be competing for the cores (on a busy machine one thread is faster: OMP_NUM_THREADS=1)"
+        )
+
+
 def _format_stats(stats: Mapping[str, float]) -> str:
     parts = []
     first = {"loss": 0, "acc": 1}  # then the rest in the method's order
@@ -108,6 +133,7 @@ class RichReporter:
         )
         self.task: Any = None
         self.total, self.noted = 0, False
+        self.watch = ThroughputWatch()
 
     def start(self, total_steps: int, first_step: int) -> None:
         self.total = total_steps
@@ -124,6 +150,9 @@ class RichReporter:
             if note is not None:
                 self.noted = True
                 self.message(note)
+            slowed = self.watch.note(step)
+            if slowed is not None:
+                self.message(slowed)
         self.progress.update(self.task, completed=step, **fields)
 
     def message(self, text: str) -> None:
@@ -139,6 +168,7 @@ class LineReporter:
     def __init__(self, console: Console, label: str, min_interval: float = 5.0) -> None:
         self.console, self.label, self.min_interval = console, label, min_interval
         self.total, self.last, self.noted = 0, 0.0, False
+        self.watch = ThroughputWatch()
 
     def start(self, total_steps: int, first_step: int) -> None:
         self.total = total_steps
@@ -146,6 +176,9 @@ class LineReporter:
 
     def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
         now = time.monotonic()
+        slowed = self.watch.note(step, now) if stats is not None else None
+        if slowed is not None:
+            self.message(slowed)
         if stats is None or (now - self.last < self.min_interval and step != self.total):
             return
         self.last = now

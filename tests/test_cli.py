@@ -306,3 +306,39 @@ def test_list_fits_80_columns_without_breaking_words(monkeypatch):
     assert "generator sngan-sprites  (ganzoo-directions-sngan 0.1.0)" in lines
     assert "method centroid-ortho  (ganzoo-directions-methods 0.1.0)" in lines
     assert not any(line.startswith(("┃", "│")) for line in lines)  # a block per entry, not a table
+
+
+def test_a_busy_machine_gets_fewer_threads_and_a_slowdown_is_said(monkeypatch):
+    """Measured on this project's 2-core machine beside two training jobs: 1 thread ran the quick
+    start at 3.8 steps/s, 2 threads at 1.6 with 3.4x the CPU time (docs/performance.md)."""
+    import os
+
+    import torch
+
+    from ganzoo_directions.progress import ThroughputWatch
+    from ganzoo_directions.runs import pick_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+        monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 2.0))
+        assert pick_threads("cpu") == (1, 4) and torch.get_num_threads() == 1
+        monkeypatch.setattr(os, "getloadavg", lambda: (1.1, 1.0, 1.0))
+        assert pick_threads("cpu") == (3, 4) and torch.get_num_threads() == 3
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.0, 0.0))
+        assert pick_threads("cpu") is None and torch.get_num_threads() == 4  # idle: every core
+        assert pick_threads("cuda") is None
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert pick_threads("cpu") is None  # the user's choice stands
+    finally:
+        torch.set_num_threads(before)
+
+    watch = ThroughputWatch()
+    assert watch.note(0, 0.0) is None and watch.note(25, 10.0) is None  # 2.5 steps/s
+    assert watch.note(50, 22.0) is None  # 2.1: noise
+    said = watch.note(75, 52.0)  # 0.83 steps/s: collapsed
+    assert (
+        said is not None and "slowed from 2.5 steps/s to 1.20 s/step" in said and "OMP_NUM_THREADS=1" in said
+    )
+    assert watch.note(100, 120.0) is None  # said once
