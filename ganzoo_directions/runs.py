@@ -54,17 +54,31 @@ LOCK_FILE = ".lock"
 RESUMABLE_SETTINGS = ("steps", "device", *RunSettings.names(SCHEDULE, PERFORMANCE))
 
 
+def busy_cores(proc_loadavg: Path = Path("/proc/loadavg")) -> float | None:
+    """How many cores other processes keep busy: the one-minute load average, or fewer when fewer
+    processes are running right now (Linux's /proc/loadavg; the average lags a minute behind a load
+    that just ended); ``None`` where the system has no load average."""
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    try:
+        running = int(proc_loadavg.read_text().split()[3].split("/")[0])  # this process included
+    except (OSError, ValueError, IndexError):
+        return busy
+    return min(busy, max(0, running - 1))
+
+
 def pick_threads(device: str) -> tuple[int, int] | None:
     """On the CPU, unless ``OMP_NUM_THREADS`` says otherwise: as many torch threads as the cores other
-    processes leave free (the one-minute load average), at least one. More threads than free cores
+    processes leave free (:func:`busy_cores`), at least one. More threads than free cores
     measured 2.4x slower and 3.4x the CPU time (docs/performance.md). Returns ``(threads, cores)``
     when it chose fewer threads than cores, else ``None``."""
     if not device.startswith("cpu") or os.environ.get("OMP_NUM_THREADS"):
         return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this system
+    busy = busy_cores()
+    if busy is None:
         return None
     threads = max(1, min(cores, round(cores - busy)))
     torch.set_num_threads(threads)

@@ -308,13 +308,14 @@ def test_list_fits_80_columns_without_breaking_words(monkeypatch):
     assert not any(line.startswith(("┃", "│")) for line in lines)  # a block per entry, not a table
 
 
-def test_a_busy_machine_gets_fewer_threads_and_a_slowdown_is_said(monkeypatch):
+def test_a_busy_machine_gets_fewer_threads_and_a_slowdown_is_said(monkeypatch, tmp_path):
     """Measured on this project's 2-core machine beside two training jobs: 1 thread ran the quick
     start at 3.8 steps/s, 2 threads at 1.6 with 3.4x the CPU time (docs/performance.md)."""
     import os
 
     import torch
 
+    from ganzoo_directions import runs
     from ganzoo_directions.progress import ThroughputWatch
     from ganzoo_directions.runs import pick_threads
 
@@ -322,17 +323,22 @@ def test_a_busy_machine_gets_fewer_threads_and_a_slowdown_is_said(monkeypatch):
     try:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-        monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 2.0))
-        assert pick_threads("cpu") == (1, 4) and torch.get_num_threads() == 1
-        monkeypatch.setattr(os, "getloadavg", lambda: (1.1, 1.0, 1.0))
-        assert pick_threads("cpu") == (3, 4) and torch.get_num_threads() == 3
-        monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.0, 0.0))
-        assert pick_threads("cpu") is None and torch.get_num_threads() == 4  # idle: every core
+        for busy, expected in ((3.2, (1, 4)), (1.1, (3, 4)), (0.1, None)):  # idle: every core
+            monkeypatch.setattr(runs, "busy_cores", lambda busy=busy: busy)
+            assert pick_threads("cpu") == expected
+            assert torch.get_num_threads() == (expected[0] if expected else 4)
         assert pick_threads("cuda") is None
         monkeypatch.setenv("OMP_NUM_THREADS", "2")
         assert pick_threads("cpu") is None  # the user's choice stands
     finally:
         torch.set_num_threads(before)
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))  # a load that just ended ...
+    now = tmp_path / "loadavg"
+    now.write_text("3.00 3.00 3.00 1/80 999\n")
+    assert runs.busy_cores(now) == 0  # ... counts as what runs now: nothing but this process
+    now.write_text("3.00 3.00 3.00 4/80 999\n")
+    assert runs.busy_cores(now) == 3
 
     watch = ThroughputWatch()
     assert watch.note(0, 0.0) is None and watch.note(25, 10.0) is None  # 2.5 steps/s
