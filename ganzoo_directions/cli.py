@@ -475,9 +475,11 @@ def discover(
     traversal.png; it is locked while the run lives. Ctrl-C saves a checkpoint; --resume --out DIR
     continues it with the run's own settings: only --steps (not below the checkpoint), --device,
     --checkpoint-every, --log-every, --rca-pairs, --channels-last, --amp, --compile and
-    --grad-checkpoint may be given anew; any other flag that differs from the run is refused. Under torchrun
+    --grad-checkpoint may be given anew; any other flag that differs from the run is refused (a run
+    stopped before its first checkpoint takes new settings). Under torchrun
     (`torchrun --nproc_per_node N -m ganzoo_directions discover ... --out DIR`) it trains
-    data-parallel: --batch is per process, and rank 0 writes.
+    data-parallel: --batch is per process, and rank 0 writes. On the CPU it uses the cores other
+    processes leave free (OMP_NUM_THREADS sets the threads).
     """
     from .interfaces import RunSettings
     from .options import parse_key_values
