@@ -502,7 +502,8 @@ def discover(
     threads = None if distributed else pick_threads(device)
     if threads is not None:
         click.echo(
-            f"note: {threads[1] - threads[0]} of the {threads[1]} cores are busy with other processes: "
+            f"note: {threads[1] - threads[0]} of the {threads[1]} cores "
+            f"{'is' if threads[1] - threads[0] == 1 else 'are'} busy with other processes: "
             f"training with {threads[0]} thread{'s' if threads[0] > 1 else ''} (OMP_NUM_THREADS sets it)",
             err=True,
         )
