@@ -25,7 +25,6 @@ import fcntl
 import json
 import math
 import os
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from .deformators import Deformator, build_deformator
 from .errors import DirectionFileError, GanzooError
 from .files import atomic_write_bytes
 from .interfaces import GeneratorAdapter
+from .safe_text import has_control
 
 FORMAT_NAME = "ganzoo-directions"
 FORMAT_VERSION = 1
@@ -167,7 +167,7 @@ def spec_problem(spec: Any, num_directions: int) -> str | None:
     for key, text in labels.items():
         if not (key.isascii() and key.isdigit() and int(key) < num_directions) or not isinstance(text, str):
             return "metadata 'labels' must map direction indices (0..K-1) to text"
-        if any(unicodedata.category(c).startswith("C") for c in text) or len(text) > MAX_LABEL_LENGTH:
+        if has_control(text) or len(text) > MAX_LABEL_LENGTH:
             return (
                 f"the label of direction {key} holds control characters or is longer than "
                 f"{MAX_LABEL_LENGTH} characters (not a label this project writes)"
@@ -208,7 +208,7 @@ def label_problem(text: str, index: int, labels: Mapping[int, str]) -> str | Non
         return f"the label of direction {index} is empty (use --clear {index} to remove one)"
     if len(text) > MAX_LABEL_LENGTH:
         return f"the label of direction {index} has {len(text)} characters, at most {MAX_LABEL_LENGTH}"
-    if any(unicodedata.category(c).startswith("C") for c in text):
+    if has_control(text):
         return f"the label of direction {index} holds a control character (a line break?)"
     if text.strip().isdigit():
         return f"the label {text!r} is a number: it would read as a direction index"

@@ -26,11 +26,10 @@ from .interfaces import GeneratorAdapter
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
 from .reconstructors import build_reconstructor, choose_reconstructor, input_size
-from .runs import METRICS_FILE, generator_for
+from .runs import METRICS_FILE, RECONSTRUCTOR_FILE, generator_for
 from .training import adam
 
 METRICS = ("rca", "heldout_rca", "ppl", "factors", "mig", "dci")
-RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 # the torchvision ImageNet weights LPIPS's backbones are built from
 
 

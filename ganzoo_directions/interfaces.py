@@ -92,6 +92,10 @@ class FactorReadout:
     levels: tuple[int, ...] | None = None
 
 
+class _LayerReached(Exception):
+    """Ends a render at the layer :meth:`GeneratorAdapter.layer_output` reads."""
+
+
 class GeneratorAdapter(nn.Module, abc.ABC):
     """A pretrained generator G, seen through the few operations direction discovery needs.
 
@@ -329,8 +333,9 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         """``(n, D)`` latents -> ``(n, F)``: the flattened output of module ``layer`` while rendering
         them (``None`` or ``"image"``: the image), differentiable with respect to ``latents``.
 
-        Read with a forward hook on the real render path, so every adapter has it; an unknown name
-        lists the valid ones.
+        Read with a forward hook on the real render path, so every adapter has it; the render stops
+        once the layer has given its output (nothing after it is computed). An unknown name lists
+        the valid ones.
         """
         if layer in (None, "image"):
             return self.render(latents).flatten(1)
@@ -342,10 +347,13 @@ class GeneratorAdapter(nn.Module, abc.ABC):
 
         def keep(module: nn.Module, inputs: Any, output: Any) -> None:
             captured.append(output[0] if isinstance(output, tuple) else output)
+            raise _LayerReached
 
         handle = self.get_submodule(layer).register_forward_hook(keep)
         try:
             self.render(latents)
+        except _LayerReached:
+            pass
         finally:
             handle.remove()
         if not captured or not isinstance(captured[0], torch.Tensor):

@@ -91,15 +91,30 @@ class ThroughputWatch:
         )
 
 
+class RunNotes:
+    """What a progress display says once beside its lines: how long the steps left take when that is
+    more than a day (:func:`schedule_note`), and that training slowed (:class:`ThroughputWatch`)."""
+
+    def __init__(self) -> None:
+        self.scheduled, self.watch = False, ThroughputWatch()
+
+    def after(self, step: int, total: int, steps_per_s: float, now: float | None = None) -> list[str]:
+        notes = []
+        if not self.scheduled:
+            note = schedule_note(step, total, steps_per_s)
+            self.scheduled = note is not None
+            notes += [note] if note is not None else []
+        slowed = self.watch.note(step, now)
+        return notes + ([slowed] if slowed is not None else [])
+
+
 def _format_stats(stats: Mapping[str, float]) -> str:
     parts = []
     first = {"loss": 0, "acc": 1}  # then the rest in the method's order
     for name, value in sorted(stats.items(), key=lambda item: first.get(item[0], 2)):
         if name in HIDDEN_STATS or (name == "reg" and not value):  # reg: centroid, orthogonality
             continue
-        parts.append(
-            f"{STAT_LABELS.get(name, name)} {value:.2f}" if name in ("acc", "mae") else f"{name} {value:.3f}"
-        )
+        parts.append(f"{STAT_LABELS[name]} {value:.2f}" if name in STAT_LABELS else f"{name} {value:.3f}")
     return "  ".join(parts)
 
 
@@ -132,8 +147,7 @@ class RichReporter:
             expand=True,
         )
         self.task: Any = None
-        self.total, self.noted = 0, False
-        self.watch = ThroughputWatch()
+        self.total, self.notes = 0, RunNotes()
 
     def start(self, total_steps: int, first_step: int) -> None:
         self.total = total_steps
@@ -146,13 +160,8 @@ class RichReporter:
         fields = {}
         if stats is not None:
             fields = {"rate": format_rate(stats["steps_per_s"]), "stats": _format_stats(stats)}
-            note = None if self.noted else schedule_note(step, self.total, stats["steps_per_s"])
-            if note is not None:
-                self.noted = True
+            for note in self.notes.after(step, self.total, stats["steps_per_s"]):
                 self.message(note)
-            slowed = self.watch.note(step)
-            if slowed is not None:
-                self.message(slowed)
         self.progress.update(self.task, completed=step, **fields)
 
     def message(self, text: str) -> None:
@@ -167,31 +176,26 @@ class LineReporter:
 
     def __init__(self, console: Console, label: str, min_interval: float = 5.0) -> None:
         self.console, self.label, self.min_interval = console, label, min_interval
-        self.total, self.last, self.noted = 0, 0.0, False
-        self.watch = ThroughputWatch()
+        self.total, self.last, self.notes = 0, 0.0, RunNotes()
 
     def start(self, total_steps: int, first_step: int) -> None:
         self.total = total_steps
         self.console.print(f"{self.label}: steps {first_step}..{total_steps}")
 
     def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
-        now = time.monotonic()
-        slowed = self.watch.note(step, now) if stats is not None else None
-        if slowed is not None:
-            self.message(slowed)
-        if stats is None or (now - self.last < self.min_interval and step != self.total):
+        if stats is None:
             return
-        self.last = now
-        rate = stats["steps_per_s"]
-        left = format_duration((self.total - step) / rate) if rate > 0 else "?"
-        self.console.print(
-            f"step {step}/{self.total}  {format_rate(rate)}  {left} left  " + _format_stats(stats),
-            highlight=False,
-            soft_wrap=True,
-        )
-        note = None if self.noted else schedule_note(step, self.total, rate)
-        if note is not None:
-            self.noted = True
+        now, rate = time.monotonic(), stats["steps_per_s"]
+        notes = self.notes.after(step, self.total, rate, now)  # every log line counts, printed or not
+        if now - self.last >= self.min_interval or step == self.total:
+            self.last = now
+            left = format_duration((self.total - step) / rate) if rate > 0 else "?"
+            self.console.print(
+                f"step {step}/{self.total}  {format_rate(rate)}  {left} left  " + _format_stats(stats),
+                highlight=False,
+                soft_wrap=True,
+            )
+        for note in notes:
             self.message(note)
 
     def message(self, text: str) -> None:

@@ -25,7 +25,6 @@ import os
 import re
 import shlex
 import stat
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -41,7 +40,7 @@ from .interfaces import PERFORMANCE, RESULT, SCHEDULE, DirectionMethod, Generato
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
-from .safe_text import plain
+from .safe_text import has_control, plain
 from .training import CHECKPOINT_NAME, LOG_NAME, distributed_context
 from .traversal import save_traversal
 
@@ -335,7 +334,7 @@ class RunFolder:
             raise
 
     def _check_fresh(self) -> None:
-        if any(unicodedata.category(c).startswith("C") for c in str(self.path)):
+        if has_control(self.path):
             raise RunFolderError(
                 f"--out {str(self.path)!r} holds a control character (a line break?): the commands "
                 "printed for the run could not be pasted; choose another name"
@@ -460,12 +459,9 @@ def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRe
         # stopped before its first checkpoint (out of memory at the first step?): nothing depends on
         # the old settings, so the run starts again with the ones given now
         for key, (_, value) in given.items():
-            if key in ("params", "generator_options"):
-                setattr(request, key, {**getattr(request, key), **value})
-            elif key in RunSettings.names(RESULT, SCHEDULE, PERFORMANCE):
-                setattr(request.settings, key, value)
-            else:
-                setattr(request, key, value)
+            if key in ("params", "generator_options"):  # -p / -g given now add to the run's
+                value = {**getattr(request, key), **value}
+            setattr(request if key in REQUEST_FIELDS else request.settings, key, value)
         request.changed = differences
     elif differences:
         raise RunFolderError(
@@ -494,10 +490,12 @@ def _trained_nothing(run_dir: Path) -> bool:
     return RunFolder(run_dir).checkpoint_step() is None and not (run_dir / FILE_NAME).is_file()
 
 
+#: what a resume's flags may name besides run settings: fields of the request itself
+REQUEST_FIELDS = ("generator", "method", "generator_options", "weights", "params", "random_weights")
+
+
 def _saved_value(request: RunRequest, key: str) -> Any:
-    if key in ("generator", "method", "generator_options", "weights", "params", "random_weights"):
-        return getattr(request, key)
-    return getattr(request.settings, key)
+    return getattr(request if key in REQUEST_FIELDS else request.settings, key)
 
 
 def _option_differences(

@@ -10,9 +10,18 @@ import unicodedata
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
+def _control(c: str) -> bool:
+    return unicodedata.category(c).startswith("C")
+
+
+def has_control(text: object) -> bool:
+    """Whether ``text`` holds a control character (a line break, an ANSI escape, a format character)."""
+    return any(_control(c) for c in str(text))
+
+
 def plain(text: object) -> str:
     """``text`` without control characters (ANSI escape sequences, line breaks): one printable line."""
-    return "".join(c for c in str(text) if not unicodedata.category(c).startswith("C"))
+    return "".join(c for c in str(text) if not _control(c))
 
 
 def markdown_text(text: object) -> str:
