@@ -11,8 +11,15 @@ Measured in one process, after warm-up, as medians of interleaved rounds (as ben
   user waits for between moving a slider and the new image, minus the browser's drawing. Target:
   under 100 ms at 1 sample on a CPU.
 
+Once, before those: ``open``, what building the page costs (the first image and every strip of the
+first page: 1 + 5 x sliders renders), and for a generator with live options (truncation, a W+
+range) ``option change``, the first render after a live option changes (the variant is built from
+the loaded weights; later renders of it cost an update).
+
     python benchmarks/bench_explore.py                       # the shipped GAN, CPU, 1 and 8 samples
     python benchmarks/bench_explore.py --source runs/x --device cuda
+    zoo-dirs discover --gen stylegan2 -g size=256 --random-weights --method sefa --out runs/sg256
+    python benchmarks/bench_explore.py --source runs/sg256 --samples 1 --repeats 3   # 256 px
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from pathlib import Path
 import torch
 
 from ganzoo_directions.directions import DirectionSet
-from ganzoo_directions.explore import Explorer, build_app
+from ganzoo_directions.explore import Explorer, build_app, variants_of
 from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.runs import RunRequest, execute, generator_for, pick_device
 
@@ -69,12 +76,20 @@ def main() -> None:
             execute(RunRequest("sngan-sprites", "sefa", {}, None, {}, settings), rca_pairs=16)
         dset = DirectionSet.load(source, device=device)
         generator = generator_for(dset, device=device)
-        explorer = Explorer(dset, lambda changed: generator, magnitude=3.0)
+        explorer = Explorer(dset, variants_of(generator), magnitude=3.0)
         values = [1.5] * len(explorer.directions)  # every slider moved: the most work an update does
 
         from gradio_client import Client
 
+        started = time.perf_counter()
         app = build_app(explorer)
+        once = {"open_s": time.perf_counter() - started}
+        floats = [name for name, option in explorer.live.items() if isinstance(option.default, float)]
+        if floats:  # e.g. truncation: the variant shares the loaded weights
+            name = floats[0]
+            started = time.perf_counter()
+            explorer.render(0, 1, values, {name: float(explorer.defaults[name]) * 0.5})
+            once["option_change_s"] = time.perf_counter() - started
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -97,7 +112,7 @@ def main() -> None:
                 explorer.render(0, samples, values)
 
             def http(samples=samples, client=client):
-                client.predict(0, samples, *options, *values, api_name="/rerender")
+                client.predict(0, samples, *options, 0, *values, api_name="/rerender")  # page 0
 
             def fetch(samples=samples):
                 http(samples, fetching)
@@ -117,9 +132,10 @@ def main() -> None:
             )
         app.close()
     if args.json:
-        print(json.dumps({"device": str(device), "threads": torch.get_num_threads(), "rows": rows}))
+        print(json.dumps({"device": str(device), "threads": torch.get_num_threads(), **once, "rows": rows}))
         return
     print(f"device {device}, {torch.get_num_threads()} threads, {len(explorer.directions)} sliders moved")
+    print(", ".join(f"{name[:-2].replace('_', ' ')} {value:.2f} s" for name, value in once.items()))
     print("| samples | floor (render) | update (server) | update / floor | HTTP | + fetch | HTTP / update |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

@@ -756,7 +756,7 @@ def traverse(
             "the consecutive layout needs two directions, e.g. 0,3", param_hint="--directions"
         )
     if magnitude_range is None:
-        magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
+        magnitude_range = dset.eps_range
     shown = 2 if layout == "consecutive" else len(indices) if indices is not None else dset.num_directions
     animated = out.suffix.lower() in (".gif", ".mp4")
     per_sample = frames if animated else steps  # renders per (direction, sample)
@@ -810,14 +810,15 @@ def traverse(
     type=click.IntRange(min=1, max=64),
     default=defaults.EXPLORE_SLIDERS,
     show_default=True,
-    help="Directions with a slider, strongest first.",
+    help="Sliders per page of directions, strongest first (a control on the page shows the others).",
 )
 @click.option(
     "--range",
     "magnitude_range",
     type=FiniteFloatRange(min=0, min_open=True),
     default=None,
-    help="Largest |eps| of a slider. [default: the run's eps-max]",
+    help="Largest |eps| of every slider. [default: per direction, the run's eps-max shortened to "
+    f"{defaults.RANGE_SIGMAS:g} standard deviations of the latents along it]",
 )
 @click.option(
     "--out",
@@ -841,19 +842,30 @@ def explore(
     allow_mismatch: bool,
     device: str,
 ) -> None:
-    """Look at a direction set in the browser: samples, a slider per direction (strongest first),
-    traversal strips, and a box to label each direction (saved in the file).
+    """Look at a direction set in the browser: samples, a slider per direction (strongest first,
+    in pages), traversal strips, and a box to label each direction (saved in the file).
 
     SOURCE is a run folder, a directions.safetensors file or a Hub OWNER/NAME[@REV]. Needs the
     extra: pip install "ganzoo-directions[explore]". Listens on 127.0.0.1 unless --host says
     otherwise; Ctrl-C stops it.
     """
     from .directions import FILE_NAME, DirectionSet
-    from .explore import Explorer, app_kwargs, build_app, page_access, require_gradio
+    from .explore import (
+        Explorer,
+        app_kwargs,
+        build_app,
+        check_port,
+        page_access,
+        port_problem,
+        require_gradio,
+        source_line,
+        variants_of,
+    )
     from .hub import open_source
     from .runs import generator_for, pick_device
 
     require_gradio()  # before any download or model build: the one-line install hint
+    check_port(host, port)  # a busy port: now, in one line, not after the model is built
     device = pick_device(device)
     path, writable = open_source(source, out)
     file = path / FILE_NAME if path.is_dir() else path
@@ -862,21 +874,17 @@ def explore(
         dset, weights=weights, device=device, allow_mismatch=allow_mismatch, where=source
     )
 
-    def build(changed: dict[str, Any]) -> Any:
-        if not changed:
-            return generator
-        # shares the loaded weights where the adapter can (StyleGAN2, BigGAN: nothing re-read)
-        return generator.with_options(**changed).requires_grad_(False).eval().to(device)
-
-    if magnitude_range is None:
-        magnitude_range = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
     credentials, labels_allowed, access = page_access(host, share, auth)
-    writable = writable and labels_allowed
     explorer = Explorer(
-        dset, build, path=file if writable else None, sliders=sliders, magnitude=magnitude_range
+        dset,
+        variants_of(generator),
+        path=file if writable and labels_allowed else None,
+        sliders=sliders,
+        magnitude=magnitude_range,
+        source=source_line(source, file, writable, labels_allowed),
     )
     app = build_app(explorer)
-    click.echo(f"exploring {file} on {device}; labels {'saved in it' if writable else 'read-only'}")
+    click.echo(f"exploring {file} on {device}; labels {'saved in it' if explorer.path else 'read-only'}")
     if access:
         click.echo(access)
     # no server-side rendering proxy and no run-history endpoints (published Gradio advisories); no
@@ -885,17 +893,20 @@ def explore(
 
     hardening = {"ssr_mode": False, "run_history": False}  # where this Gradio has them
     accepted = inspect.signature(app.launch).parameters
-    _, local_url, share_url = app.launch(
-        server_name=host,
-        server_port=port or None,
-        share=share,
-        inbrowser=False,
-        quiet=True,  # Gradio's own lines advise `share=True` in launch(); ours name --share
-        auth=credentials,
-        prevent_thread_lock=True,
-        app_kwargs=app_kwargs(host, share),  # the Host check against DNS rebinding
-        **{name: value for name, value in hardening.items() if name in accepted},
-    )
+    try:
+        _, local_url, share_url = app.launch(
+            server_name=host,
+            server_port=port or None,
+            share=share,
+            inbrowser=False,
+            quiet=True,  # Gradio's own lines advise `share=True` in launch(); ours name --share
+            auth=credentials,
+            prevent_thread_lock=True,
+            app_kwargs=app_kwargs(host, share),  # the Host check against DNS rebinding
+            **{name: value for name, value in hardening.items() if name in accepted},
+        )
+    except OSError as exc:  # taken since check_port, or Gradio's own search for a free one failed
+        raise GanzooError(port_problem(host, port, exc)) from None
     click.echo(f"open {local_url} in a browser" + (f" (public link: {share_url})" if share_url else ""))
     click.echo("Ctrl-C stops" + ("" if share else "; --share adds a public link"))
     app.block_thread()

@@ -53,12 +53,14 @@ BENCHMARK_PROTOCOL_IMAGES = 5000
 # -- traversals and the explorer ------------------------------------------------------------------
 TRAVERSE_STEPS = 7  # magnitudes per row of a PNG grid
 TRAVERSE_TILE = 256  # largest tile side of a traversal picture (a 1024 px GAN's grid stays a few MB); 0: full
+TRAVERSE_MIN_TILE = 96  # smallest: a 32 px generator's tiles are enlarged (nearest neighbour) to this
 ANIMATION_FRAMES = 24  # frames of one GIF/MP4 loop (-range -> +range -> -range)
 MAX_TRAVERSE_IMAGES = 4096  # renders one traversal may ask for (128 directions x 32 magnitudes)
 ANIMATION_FPS = 12.0
 EXPLORE_HOST = "127.0.0.1"  # the explorer listens on this machine only unless told otherwise
 EXPLORE_PORT = 7860  # Gradio's usual port
-EXPLORE_SLIDERS = 8  # sliders for the strongest directions
+EXPLORE_SLIDERS = 8  # sliders per page of directions, strongest first
+RANGE_SIGMAS = 3.0  # the explorer's sliders reach this many std of the latents along each direction
 
 # -- projecting real images (zoo-dirs project) ------------------------------------------------------
 PROJECT_STEPS = 300

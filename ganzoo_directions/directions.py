@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from . import defaults
 from .deformators import Deformator, build_deformator
 from .errors import DirectionFileError, GanzooError
 from .files import atomic_write_bytes
@@ -240,6 +241,12 @@ class DirectionSet:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.spec.setdefault("metrics", {})
+
+    @property
+    def eps_range(self) -> float:
+        """The magnitude range the set was made with (``settings.eps_max``; the tool's default for a
+        file that records none): what traversals and the explorer's sliders reach by default."""
+        return float(self.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
 
     @property
     def labels(self) -> dict[int, str]:

@@ -139,7 +139,7 @@ def evaluate(
     else:
         dset.check_generator(generator, hint=hint)
     settings = spec.get("settings", {})
-    eps_max = float(settings.get("eps_max", defaults.EPS_MAX))
+    eps_max = dset.eps_range
     eps_min = float(settings.get("eps_min", defaults.EPS_MIN))
     K = dset.num_directions
     # renders in pieces of the run's training batch (what fit in memory then fits now); draws keep

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from . import __version__, defaults, pretrained
+from . import __version__, pretrained
 from .directions import FILE_NAME, DirectionSet
 from .errors import CheckpointError, GanzooError, HubError, RunFolderError
 from .files import RUN_FILE, TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
@@ -728,8 +728,7 @@ def _finish_traversal(folder: RunFolder, generator: GeneratorAdapter, reporter: 
     if traversal.is_file():
         reporter.message(f"{folder.path} is finished; nothing to do (--steps N trains it longer)")
     else:
-        eps_max = float(dset.spec.get("settings", {}).get("eps_max", defaults.EPS_MAX))
-        save_traversal(traversal, generator, dset, magnitude_range=eps_max)
+        save_traversal(traversal, generator, dset, magnitude_range=dset.eps_range)
         reporter.message(f"{folder.path}: training was complete; drew the missing {TRAVERSAL_FILE}")
     return RunOutcome(folder.path, dset, traversal)
 

@@ -26,5 +26,7 @@ def plain(text: object) -> str:
 
 def markdown_text(text: object) -> str:
     """``text`` as literal text inside Markdown (the explorer page, the Hub model card): control
-    characters dropped, HTML escaped, Markdown's special characters backslash-escaped."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(plain(text), quote=True))
+    characters dropped, HTML escaped, Markdown's special characters backslash-escaped. Quotes stay as
+    they are: they are harmless in text, and the ``#`` of an ``&#x27;`` entity would be escaped into
+    a literal "&#x27;" on the page."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(plain(text), quote=False))

@@ -73,6 +73,29 @@ def signed(t: float) -> str:
     return f"{round(t, 1) + 0.0:+.1f}"
 
 
+@torch.no_grad()
+def direction_ranges(
+    generator: GeneratorAdapter,
+    dset: DirectionSet,
+    sigmas: float = defaults.RANGE_SIGMAS,
+    samples: int = 512,
+) -> torch.Tensor:
+    """``(K,)`` how far each direction of ``dset`` may be moved on ``generator``: the set's recorded
+    range (:attr:`DirectionSet.eps_range`), shortened where a shift that long would move a latent
+    more than ``sigmas`` standard deviations of the generator's latents along that direction
+    (:meth:`GeneratorAdapter.shift_scale_latents`, around their mean). A set made with a range
+    longer than its generator's latents (a SeFa set's ±6 on a 16-dim z of norm 4) then stops where
+    the images are still images."""
+    recorded = dset.eps_range
+    draws = generator.shift_scale_latents(samples, torch.Generator(generator.device).manual_seed(0))
+    centred = (draws - draws.mean(dim=0)).float()  # (N, D)
+    K = dset.num_directions
+    ends = dset.shift(torch.arange(K, device=dset.directions.device), recorded).to(centred)  # (K, D)
+    per_unit = ends.norm(dim=1).clamp_min(1e-12) / max(recorded, 1e-12)  # (K,) latent length per eps
+    spread = (centred @ (ends / ends.norm(dim=1, keepdim=True).clamp_min(1e-12)).T).std(dim=0)  # (K,)
+    return torch.clamp(sigmas * spread / per_unit, max=recorded).cpu()
+
+
 def enlarge(images: torch.Tensor, min_tile: int) -> torch.Tensor:
     """``(B, C, H, W)`` enlarged by an integer factor (nearest neighbour) to at least ``min_tile``
     pixels, so small generators' images stay visible; larger ones are returned as they are."""
@@ -148,7 +171,7 @@ def animation_frames(
     latents: torch.Tensor,
     directions: Sequence[int],
     magnitudes: torch.Tensor,
-    min_tile: int = 96,
+    min_tile: int = defaults.TRAVERSE_MIN_TILE,
     max_tile: int = defaults.TRAVERSE_TILE,
 ) -> list[Image.Image]:
     """One labelled grid per magnitude: rows are the ``(N, D)`` latents, columns the directions
@@ -202,7 +225,7 @@ def save_traversal(
     directions: Sequence[int] | None = None,
     samples: int = 1,
     magnitude_range: float = defaults.EPS_MAX,
-    steps: int = 7,
+    steps: int = defaults.TRAVERSE_STEPS,
     layout: str = "directions",
     seed: int = 0,
     frames: int = defaults.ANIMATION_FRAMES,
@@ -213,7 +236,9 @@ def save_traversal(
     ``.gif`` / ``.mp4`` path a looping animation of ``frames`` frames (every direction side by side,
     eps sweeping -range -> +range -> -range). Without ``directions``: the first 16 of the set's
     ranking (strongest first), or of its order (8 for an animation). Tiles larger than ``max_tile``
-    pixels are downsampled (anti-aliased); 0 keeps the generator's full size."""
+    pixels are downsampled (anti-aliased); 0 keeps the generator's full size. Tiles smaller than
+    :data:`~ganzoo_directions.defaults.TRAVERSE_MIN_TILE` are enlarged (nearest neighbour), so a
+    small generator's picture stays readable."""
     animated = Path(path).suffix.lower() in ANIMATIONS
     if directions is None:
         directions = dset.ranked()[: 8 if animated else 16]
@@ -229,4 +254,6 @@ def save_traversal(
         return
     magnitudes = torch.linspace(-magnitude_range, magnitude_range, steps, device=generator.device)
     images, rows, cols = traversal_images(generator, dset, latents, directions, magnitudes, layout)
-    atomic_write_bytes(path, grid_png(shrink(images, max_tile), rows, cols))
+    R, C = images.shape[:2]
+    tiles = shrink(enlarge(images.flatten(0, 1), defaults.TRAVERSE_MIN_TILE), max_tile)  # (R*C, 3, H', W')
+    atomic_write_bytes(path, grid_png(tiles.unflatten(0, (R, C)), rows, cols))

@@ -138,7 +138,8 @@ def test_mp4_without_imageio_ffmpeg_is_one_line(run, tmp_path, monkeypatch):
 
 def test_traversal_pictures_are_bounded(tmp_path):
     """Tiles above --tile pixels are downsampled (a 1024 px GAN's grid stays a few MB); --tile 0 keeps
-    the full size; at most 16 rows, strongest first."""
+    the full size; tiles below 96 px are enlarged by a whole factor (a 64 px GAN's to 128, a 32 px one's
+    to 96), as in the animations; at most 16 rows, strongest first."""
     from PIL import Image
 
     from ganzoo_directions.directions import DirectionSet
@@ -154,7 +155,10 @@ def test_traversal_pictures_are_bounded(tmp_path):
     save_traversal(full, G, dset, max_tile=0, magnitude_range=2.0)
     pad, top = 2, 14
     assert Image.open(small).height == top + 8 * (16 + pad) + pad
-    assert Image.open(full).height == top + 8 * (64 + pad) + pad
+    assert Image.open(full).height == top + 8 * (128 + pad) + pad
+    tiny = build_generator("sprites", options={"image_size": 32})
+    save_traversal(tmp_path / "tiny.png", tiny, dset, magnitude_range=2.0, steps=3)
+    assert Image.open(tmp_path / "tiny.png").height == top + 8 * (96 + pad) + pad
     wide = DirectionSet(torch.randn(24, 8), None, {})
     save_traversal(tmp_path / "rows.png", G, wide, max_tile=16, magnitude_range=2.0)
     assert Image.open(tmp_path / "rows.png").height == top + 16 * (16 + pad) + pad
@@ -182,6 +186,7 @@ def test_hostile_labels_and_names_are_shown_as_text(tmp_path):
     hostile = "<script>alert(1)</script> | **bold** [x](http://evil)"
     assert "<script>" not in markdown_text(hostile) and "&lt;script&gt;" in markdown_text(hostile)
     assert "\\|" in markdown_text(hostile) and "\\*\\*bold\\*\\*" in markdown_text(hostile)
+    assert markdown_text("saved: 'zoom' & \"hue\"") == "saved: 'zoom' &amp; \"hue\""  # no entity to break
     assert plain("red \x1b[31mtext\x1b[0m") == "red [31mtext[0m"
     spec = {"generator": {"name": "sprites"}, "method": {"name": "x", "hyperparameters": {}}}
     dset = DirectionSet(torch.eye(4), None, spec)
