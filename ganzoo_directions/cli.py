@@ -126,16 +126,13 @@ class PluginName(click.ParamType):
         return list(registry.generators if self.kind == "generator" else registry.methods)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from .errors import UnknownNameError
-        from .plugins import FIRST_PARTY
+        from .plugins import get_registry
 
         try:
-            names = self._names()
-        except GanzooError as exc:
+            registry = get_registry()
+            (registry.generator if self.kind == "generator" else registry.method)(value)
+        except GanzooError as exc:  # unknown (the valid names listed), or registered by two plugins
             self.fail(str(exc), param, ctx)
-        if value not in names:
-            error = UnknownNameError(self.kind, value, names, provided_by=FIRST_PARTY.get(value))
-            self.fail(str(error), param, ctx)
         return value
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list:

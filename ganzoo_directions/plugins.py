@@ -62,17 +62,27 @@ class Registered:
 
 
 class Registry:
-    """Every registered generator and method, by name."""
+    """Every registered generator and method, by name. A name two plugins registered is in neither
+    table but in ``conflicts`` (``"generator:NAME"`` / ``"method:NAME"`` -> the message naming both):
+    asking for it says so."""
 
-    def __init__(self, generators: dict[str, Registered], methods: dict[str, Registered]) -> None:
+    def __init__(
+        self,
+        generators: dict[str, Registered],
+        methods: dict[str, Registered],
+        conflicts: dict[str, str] | None = None,
+    ) -> None:
         self.generators = generators
         self.methods = methods
+        self.conflicts = conflicts or {}
 
     def generator(self, name: str) -> Registered:
         """The generator registered as ``name``; :class:`UnknownNameError` lists the valid ones."""
         try:
             return self.generators[name]
         except KeyError:
+            if f"generator:{name}" in self.conflicts:
+                raise PluginConflictError(self.conflicts[f"generator:{name}"]) from None
             raise UnknownNameError(
                 "generator", name, self.generators, provided_by=FIRST_PARTY.get(name)
             ) from None
@@ -82,6 +92,8 @@ class Registry:
         try:
             return self.methods[name]
         except KeyError:
+            if f"method:{name}" in self.conflicts:
+                raise PluginConflictError(self.conflicts[f"method:{name}"]) from None
             raise UnknownNameError("method", name, self.methods, provided_by=FIRST_PARTY.get(name)) from None
 
 
@@ -124,28 +136,35 @@ class PluginHost:
                 continue
             if self.pm.has_plugin(entry_point.name):
                 continue
+            info = PluginInfo(entry_point.name, dist_name, version)
             try:
                 module = entry_point.load()
-                self.register(module, PluginInfo(entry_point.name, dist_name, version))
+                self.register(module, info)
+            except PluginLoadError as exc:  # our own words: they name the plugin and the fix
+                self._fail(info, f"{exc}; skipped it")
             except Exception as exc:
-                cause = exc.__cause__ if isinstance(exc, PluginLoadError) and exc.__cause__ else exc
-                message = (
-                    f"plugin {entry_point.name!r} from {dist_name} {version} failed to load "
-                    f"({entry_point.value}): {type(cause).__name__}: {cause}; skipped it"
+                self._fail(
+                    info,
+                    f"plugin {entry_point.name!r} from {info.label} failed to load "
+                    f"({entry_point.value}): {type(exc).__name__}: {exc}; skipped it",
                 )
-                self.failures.append(
-                    {
-                        "name": entry_point.name,
-                        "distribution": dist_name,
-                        "version": version,
-                        "error": message,
-                    }
-                )
-                if on_load_failure is not None:
-                    on_load_failure(message)
+
+    def _fail(self, info: PluginInfo, message: str) -> None:
+        """Record a plugin that is skipped (``zoo-dirs plugins`` lists it) and report it once."""
+        self.failures.append(
+            {"name": info.name, "distribution": info.distribution, "version": info.version, "error": message}
+        )
+        if on_load_failure is not None:
+            on_load_failure(message)
 
     def register(self, plugin: Any, info: PluginInfo) -> None:
-        """Register a plugin object (a module, or anything with hook implementations)."""
+        """Register a plugin object (a module, or anything with hook implementations).
+
+        :class:`PluginLoadError` for a hook implementation pluggy would ignore or refuse: one
+        without ``@hookimpl``, or named like no hook (with the closest hook's name)."""
+        problem = _unmarked_hook(plugin)
+        if problem:
+            raise PluginLoadError(f"plugin {info.name!r} from {info.label}: {problem}")
         try:
             self.pm.register(plugin, name=info.name)
             self.pm.check_pending()
@@ -159,22 +178,32 @@ class PluginHost:
         self._registry = None
 
     def registry(self) -> Registry:
-        """Call the registration hooks (once) and return the names they registered."""
+        """Call the registration hooks (once) and return the names they registered.
+
+        A plugin whose hook fails (it registers an instance, a class without ``name``, or raises) is
+        skipped as one that fails to import is: recorded, reported, the others kept. A name two
+        plugins register is refused for both (:attr:`Registry.conflicts`), with both named."""
         if self._registry is None:
             from .interfaces import DirectionMethod, GeneratorAdapter
 
-            generators = self._collect("register_generators", GeneratorAdapter, "generator")
-            methods = self._collect("register_direction_methods", DirectionMethod, "method")
-            self._registry = Registry(generators, methods)
+            conflicts: dict[str, str] = {}
+            generators = self._collect("register_generators", GeneratorAdapter, "generator", conflicts)
+            methods = self._collect("register_direction_methods", DirectionMethod, "method", conflicts)
+            self._registry = Registry(generators, methods, conflicts)
         return self._registry
 
-    def _collect(self, hook_name: str, base: type, kind: str) -> dict[str, Registered]:
+    def _collect(
+        self, hook_name: str, base: type, kind: str, conflicts: dict[str, str]
+    ) -> dict[str, Registered]:
+        """The ``kind`` classes every plugin's ``hook_name`` registers; names two plugins register go
+        to ``conflicts`` (``kind:name`` -> the message) instead."""
         found: dict[str, Registered] = {}
         hook = getattr(self.pm.hook, hook_name)
         for impl in hook.get_hookimpls():
             info = self.plugins.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
+            mine: dict[str, Registered] = {}
 
-            def register(cls: type, _info: PluginInfo = info) -> None:
+            def register(cls: type, _info: PluginInfo = info, mine: dict[str, Registered] = mine) -> None:
                 if not (isinstance(cls, type) and issubclass(cls, base)):
                     what = cls.__name__ if isinstance(cls, type) else f"an instance of {type(cls).__name__}"
                     raise PluginLoadError(
@@ -187,26 +216,39 @@ class PluginHost:
                         f"plugin {_info.name!r} from {_info.label} registered {cls.__name__} "
                         "without a 'name' class attribute"
                     )
-                if name in found:
-                    other = found[name].plugin
-                    raise PluginConflictError(
-                        f"{kind} {name!r} is registered twice: by {other.label} "
-                        f"(plugin {other.name!r}) and by {_info.label} (plugin {_info.name!r}); "
-                        f"uninstall one, or choose plugins with {ENV_PLUGINS}"
+                if name in mine:
+                    raise PluginLoadError(
+                        f"plugin {_info.name!r} from {_info.label} registered {kind} {name!r} twice"
                     )
-                found[name] = Registered(name, cls, _info)
+                mine[name] = Registered(name, cls, _info)
 
             others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
             call_one = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
             try:
                 call_one(register=register)  # through pluggy: an implementation may take fewer arguments
-            except (PluginConflictError, PluginLoadError):
-                raise
+            except PluginLoadError as exc:
+                self._fail(info, f"{exc}; skipped its {kind}s")
+                continue
             except Exception as exc:
-                raise PluginLoadError(
+                self._fail(
+                    info,
                     f"plugin {info.name!r} from {info.label} failed in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+                    f"{type(exc).__name__}: {exc}; skipped its {kind}s",
+                )
+                continue
+            for name, entry in mine.items():
+                key = f"{kind}:{name}"
+                first = found.pop(name, None)
+                if first is None and key not in conflicts:
+                    found[name] = entry
+                    continue
+                if first is not None:
+                    conflicts[key] = (
+                        f"{kind} {name!r} is registered twice: by {first.plugin.label} "
+                        f"(plugin {first.plugin.name!r}) and by {info.label} (plugin {info.name!r}); "
+                        f"uninstall one, or choose plugins with {ENV_PLUGINS}"
+                    )
+                self._fail(info, conflicts[key] + "; neither is used")
         return dict(sorted(found.items()))
 
     def describe(self) -> list[dict[str, Any]]:
@@ -220,6 +262,32 @@ class PluginHost:
                 {"name": name, "distribution": info.distribution, "version": info.version, "hooks": hooks}
             )
         return rows + [dict(failure) for failure in self.failures]
+
+
+def _unmarked_hook(plugin: Any) -> str | None:
+    """What is wrong with a function pluggy would silently skip: a hook's name without ``@hookimpl``,
+    or a name close to a hook's that is no hook (``register_generator``)."""
+    import difflib
+
+    from . import hookspecs
+
+    known = [name for name in dir(hookspecs) if name.startswith("register_")]
+    marker = f"{hookspecs.PROJECT_NAME}_impl"  # the attribute pluggy's HookimplMarker sets
+    for name in dir(plugin):
+        function = getattr(plugin, name, None)
+        if not callable(function) or isinstance(function, type) or hasattr(function, marker):
+            continue
+        if name in known:
+            return (
+                f"{name} has no @hookimpl, so it would never be called "
+                "(from ganzoo_directions.hookspecs import hookimpl, and decorate it)"
+            )
+        close = (
+            difflib.get_close_matches(name, known, n=1, cutoff=0.85) if name.startswith("register") else []
+        )
+        if close:
+            return f"{name} is no hook (did you mean {close[0]!r}?)"
+    return None
 
 
 def _hook_hint(plugin: Any) -> str:
