@@ -301,6 +301,7 @@ class Trainer:
 
     def __init__(self, method: TrainedMethod, generator: GeneratorAdapter, settings: RunSettings) -> None:
         self.method, self.G, self.s = method, generator, settings
+        generator.requires_grad_(False)  # G is frozen: no gradient is kept for its weights
         self.device = torch.device(settings.device)
         self.rank, self.world = distributed_context()
         self.K, self.D = settings.num_directions, generator.latent_dim

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ganzoo_directions import defaults
+from ganzoo_directions.benchmark import SETTING_KEYS
 from ganzoo_directions.directions import FILE_NAME
 from ganzoo_directions.evaluation import RECONSTRUCTOR_FILE, EvalOptions, evaluate
 from ganzoo_directions.interfaces import RunSettings
@@ -39,7 +40,10 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/steps-curve"))
     args = p.parse_args()
     device = pick_device(args.device)
-    params = dict(pair.split("=", 1) for pair in args.param)
+    pairs = dict(pair.split("=", 1) for pair in args.param)
+    # run settings (batch_size, lr, ...) as `zoo-dirs benchmark --variant` takes them; the rest: -p
+    chosen = {key: SETTING_KEYS[key](value) for key, value in pairs.items() if key in SETTING_KEYS}
+    params = {key: value for key, value in pairs.items() if key not in SETTING_KEYS}
     milestones = [int(m) for m in args.milestones.split(",")]
     metrics_wanted = tuple(m for m in args.metrics.split(",") if m)
     rows = []
@@ -56,8 +60,10 @@ def main() -> None:
                 else:
                     run.mkdir(parents=True, exist_ok=True)
                     settings = RunSettings(num_directions=0, steps=steps, seed=seed, run_dir=run)
+                    for key, value in chosen.items():
+                        setattr(settings, key, value)
                     request = RunRequest(args.gen, args.method, {}, None, params, settings)
-                    request.given = frozenset({"steps", "seed"})  # the method's other recommendations apply
+                    request.given = frozenset({"steps", "seed", *chosen})  # the method recommends the rest
                 before = max((v for k, v in seconds.items() if int(k) < steps), default=0.0)
                 started = time.perf_counter()
                 execute(request, device=device, rca_pairs=args.samples)

@@ -51,12 +51,16 @@ def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
     assert DirectionSet.load(tmp_path / "p").spec["settings"]["num_directions"] == 16
 
 
-@pytest.mark.parametrize("name", ["sngan-sprites", "sprites"])
-def test_evaluate_factors_writes_the_heatmap(name, tmp_path):
-    out = tmp_path / "run"
-    assert invoke("discover", "--gen", name, "--method", "axes", "--out", str(out)).returncode == 0
-    result = invoke("evaluate", str(out), "--metrics", "factors", "--samples", "64")
-    assert result.returncode == 0, result.stderr
-    assert (out / "factors.png").is_file()
-    metrics = DirectionSet.load(out).metrics
-    assert 0 <= metrics["disentanglement"] <= 1 and 0 <= metrics["coverage"] <= 1
+@pytest.mark.parametrize("name, margin", [("sngan-sprites", 0.08), ("sprites", 0.4)])
+def test_evaluate_factors_writes_the_heatmap_and_tells_the_truth_from_noise(name, margin, tmp_path):
+    """The factor score through `evaluate`: the oracle's directions (each moves one true factor) score
+    well above random ones (measured at 64 samples: sprites 0.91 vs 0.16, sngan-sprites 0.28 vs 0.12)."""
+    scores = {}
+    for method in ("oracle", "random"):
+        out = tmp_path / method
+        assert invoke("discover", "--gen", name, "--method", method, "--out", str(out)).returncode == 0
+        result = invoke("evaluate", str(out), "--metrics", "factors", "--samples", "64")
+        assert result.returncode == 0, result.stderr
+        assert (out / "factors.png").is_file()
+        scores[method] = DirectionSet.load(out).metrics["disentanglement"]
+    assert scores["oracle"] > scores["random"] + margin, scores

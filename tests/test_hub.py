@@ -330,8 +330,10 @@ def test_labels_travel_through_push_card_and_pull(hub, env, run_dir, tmp_path):
     pulled = DirectionSet.load(tmp_path / "pulled")
     assert pulled.labels == {1: "zoom", 3: "hair colour"}
     assert pulled.index("Zoom") == 1
-    unlabelled = hub.files("alice/sprites-dirs") if "alice/sprites-dirs" in hub.state.repos else None
-    assert unlabelled is None or "Labelled directions" not in unlabelled["README.md"].decode()
+    from ganzoo_directions.hub import render_card
+
+    plain_card = render_card(DirectionSet.load(run_dir), "alice/plain")  # the same set, unlabelled
+    assert "Labelled directions" not in plain_card and "Labelled directions" in render_card(pulled, "a/b")
 
 
 def test_revisions_sizes_and_paths_from_the_hub_are_checked(hub, env, run_dir, tmp_path, monkeypatch):
