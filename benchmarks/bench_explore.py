@@ -19,7 +19,7 @@ the loaded weights; later renders of it cost an update).
     python benchmarks/bench_explore.py                       # the shipped GAN, CPU, 1 and 8 samples
     python benchmarks/bench_explore.py --source runs/x --device cuda
     zoo-dirs discover --gen stylegan2 -g size=256 --random-weights --method sefa --out runs/sg256
-    python benchmarks/bench_explore.py --source runs/sg256 --samples 1 --repeats 3   # 256 px
+    python benchmarks/bench_explore.py --source runs/sg256 --samples 1,4 --repeats 3 --allow-mismatch
 """
 
 from __future__ import annotations
@@ -67,6 +67,11 @@ def main() -> None:
     parser.add_argument("--samples", default="1,8", help="comma-separated sample counts")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="a set made on --random-weights (each build draws new weights): time it anyway",
+    )
     args = parser.parse_args()
     device = pick_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +80,7 @@ def main() -> None:
             settings = RunSettings(num_directions=16, steps=0, run_dir=source, device=device)
             execute(RunRequest("sngan-sprites", "sefa", {}, None, {}, settings), rca_pairs=16)
         dset = DirectionSet.load(source, device=device)
-        generator = generator_for(dset, device=device)
+        generator = generator_for(dset, device=device, allow_mismatch=args.allow_mismatch)
         explorer = Explorer(dset, variants_of(generator), magnitude=3.0)
         values = [1.5] * len(explorer.directions)  # every slider moved: the most work an update does
 

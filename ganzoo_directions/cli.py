@@ -880,8 +880,10 @@ def explore(
         magnitude=magnitude_range,
         source=source_line(source, file, writable, labels_allowed),
     )
-    app = build_app(explorer)
     click.echo(f"exploring {file} on {device}; labels {'saved in it' if explorer.path else 'read-only'}")
+    # a 256 px StyleGAN2 on one CPU thread: seconds a render, minutes for the page (performance.md)
+    click.echo(f"drawing the first page: {explorer.first_page_renders} renders")
+    app = build_app(explorer)
     if access:
         click.echo(access)
     # no server-side rendering proxy and no run-history endpoints (published Gradio advisories); no

@@ -17,6 +17,11 @@ SEED = 0
 CHECKPOINT_EVERY = 500
 LOG_EVERY = 25
 RCA_PAIRS = 2000  # fresh pairs for the RCA a run reports
+#: the image-change ranking of a set without a reconstructor (closed form): latents drawn, and the
+#: renders it may cost (2K + 1 per latent): 64 latents for up to 32 directions, fewer above, at least 8
+RANKING_SAMPLES = 64
+RANKING_RENDERS = 64 * 65
+RANKING_MIN_SAMPLES = 8
 MAX_LATENT_DIM = 16384  # the largest latent a generator option may ask for (StyleGAN2 has 512)
 MAX_STEPS = 100_000_000  # 500x the paper's 2e5; more is a typo, not a run
 #: reconstructor kinds (``auto`` picks LeNet up to 64 px, ResNet-18 above)

@@ -218,6 +218,11 @@ class Explorer:
         return self.directions_on(0)
 
     @property
+    def first_page_renders(self) -> int:
+        """Images drawn before the page shows: the first sample and the first page's strips."""
+        return 1 + STRIP_STEPS * len(self.directions)
+
+    @property
     def pages(self) -> int:
         return -(-self.dset.num_directions // self.sliders)
 

@@ -31,6 +31,7 @@ def test_variant_parsing():
         Variant.parse("x=centroid:steps=many")
 
 
+@pytest.mark.slow
 def test_benchmark_command_runs_a_grid_and_resumes(tmp_path):
     out = tmp_path / "bench"
     grid = ["--gen", "sprites", "-g", "image_size=32", "--methods", "random,baseline", "--seeds", "0,1"]

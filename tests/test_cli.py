@@ -98,6 +98,7 @@ def test_corrupt_and_foreign_direction_files(tmp_path):
     assert result.returncode != 0 and "no such file" in result.stderr
 
 
+@pytest.mark.slow
 def test_discover_end_to_end_then_traverse(tmp_path):
     out = tmp_path / "run"
     result = run_cli(
@@ -173,6 +174,7 @@ def test_discover_end_to_end_then_traverse(tmp_path):
     assert result.returncode != 0 and "out of range" in result.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_in_a_real_process(tmp_path):
     out = tmp_path / "run"
     args = [
@@ -216,6 +218,7 @@ def test_ctrl_c_then_resume_in_a_real_process(tmp_path):
     assert mismatch.returncode != 0 and "--method centroid (the run has baseline)" in mismatch.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_with_one_seed_write_identical_directions(tmp_path):
     """Reproducible on CPU: batch 32 and the 1024-wide MLP are where thread-order effects showed up."""
     sets = []

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from ganzoo_directions.directions import DirectionSet
@@ -59,6 +60,7 @@ def _close(a: DirectionSet, b: DirectionSet) -> bool:
     return same_shifts and torch.allclose(a.directions, b.directions, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
     one = run_cli(
         "discover",
@@ -89,6 +91,7 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
     assert _close(DirectionSet.load(tmp_path / "one"), DirectionSet.load(tmp_path / "two"))
 
 
+@pytest.mark.slow
 def test_no_bucket_stride_warning_with_resnet_under_ddp(tmp_path):
     """ResNet-18's 1x1 convolutions kept channels-last gave each rank "Grad strides do not match
     bucket view strides" (and a copy per step); they keep the layout their gradients have."""

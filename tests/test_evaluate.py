@@ -210,3 +210,28 @@ def test_evaluate_announces_the_heldout_training_and_ctrl_c_says_what_was_kept(t
     said = " ".join(stderr.split())
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert "trains a fresh reconstructor for 1000000 steps" in said and "interrupted: kept rca" in said
+
+
+def test_the_closed_form_ranking_costs_a_bounded_number_of_renders(registry, monkeypatch):
+    """Ranking K directions by image change renders (2K + 1) images per latent: 64 latents up to 32
+    directions (the sets results.md measured keep their ranking), fewer above, so a 128-direction
+    SeFa set of a 256 px StyleGAN2 costs ~2,000 renders, not 16,448."""
+    from ganzoo_directions import defaults
+    from ganzoo_directions.ranking import rank_by_image_change
+
+    cls = registry.generator("sprites").cls
+    rendered: list[int] = []
+    original = cls.render
+
+    def counting(self, latents):
+        rendered.append(len(latents))
+        return original(self, latents)
+
+    monkeypatch.setattr(cls, "render", counting)
+    generator = cls(image_size=16)
+    for K, samples in ((16, 64), (32, 64), (64, 32), (128, 16)):
+        rendered.clear()
+        dset = DirectionSet(torch.randn(K, generator.latent_dim).clamp(-1, 1), None, {})
+        record = rank_by_image_change(generator, dset, magnitude=1.0)
+        assert record["samples"] == samples and sum(rendered) == samples * (2 * K + 1)
+        assert sum(rendered) <= defaults.RANKING_RENDERS

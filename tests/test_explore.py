@@ -188,6 +188,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_the_page_in_a_real_browser(run, tmp_path):
     """Loads, a slider moves the image, an out-of-range value does not break it, a label typed in
     the page lands in the file and is there after a reload, as is one written meanwhile by
@@ -314,6 +315,7 @@ def test_page_access_beyond_the_loopback_needs_credentials():
         page_access("0.0.0.0", False, "no-colon")
 
 
+@pytest.mark.slow
 def test_an_exposed_page_is_read_only_and_serves_no_files(run, tmp_path):
     """--host 0.0.0.0 without --auth: labels read-only (said on start-up); Gradio's file route and the
     run-history endpoints serve nothing of this machine."""

@@ -112,6 +112,7 @@ def test_pickled_code_is_refused(family, tmp_path):
 TINY_RUN = ["--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8"]
 
 
+@pytest.mark.slow
 def test_from_the_hub_cache_offline(family, tmp_path):
     source = family.make(tmp_path)
     weights = source / family.weights_file if source.is_dir() else source

@@ -55,6 +55,7 @@ def snapshot(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.slow
 def test_push_then_pull_round_trip(hub, env, run_dir, tmp_path):
     before = snapshot(run_dir)
     result = run_cli("push", str(run_dir), "alice/sprites-dirs", env=env)
@@ -77,6 +78,7 @@ def test_push_then_pull_round_trip(hub, env, run_dir, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_a_pulled_set_in_the_cache_is_not_rewritten(hub, env, run_dir, tmp_path):
     """`label` / `evaluate` on the folder `pull` printed (the HF cache snapshot) refuse in one line, so a
     later pull never returns a local edit as the Hub's; with --out the copy is the user's to change."""
@@ -112,6 +114,7 @@ def test_card_header_parses_with_huggingface_hub(hub, env, run_dir, tmp_path):
     assert "ganzoo-directions-methods" in card.text  # the plugins a user must install
 
 
+@pytest.mark.slow
 def test_existing_card_is_kept_unless_asked(hub, env, run_dir):
     assert run_cli("push", str(run_dir), "alice/keep", env=env).returncode == 0
     hub.state.repos["alice/keep"].commits[hub.state.repos["alice/keep"].branches["main"]]["README.md"] = (
@@ -124,6 +127,7 @@ def test_existing_card_is_kept_unless_asked(hub, env, run_dir):
     assert hub.files("alice/keep")["README.md"].startswith(b"---")
 
 
+@pytest.mark.slow
 def test_branch_and_revision(hub, env, run_dir, tmp_path):
     result = run_cli("push", str(run_dir), "alice/br", "--branch", "exp", "--private", env=env)
     assert result.returncode == 0, result.stderr
@@ -156,6 +160,7 @@ def test_push_without_rights_is_one_clear_line(hub, env, run_dir, token, expecte
     assert snapshot(run_dir) == before
 
 
+@pytest.mark.slow
 def test_server_error_mid_upload(hub, env, run_dir):
     hub.state.fail_next["commit"] = 500
     before = snapshot(run_dir)
@@ -167,6 +172,7 @@ def test_server_error_mid_upload(hub, env, run_dir):
     assert run_cli("push", str(run_dir), "alice/flaky", env=env).returncode == 0  # a retry works
 
 
+@pytest.mark.slow
 def test_missing_repo_and_private_repo(hub, env):
     result = run_cli("pull", "alice/nothing-here", env=env)
     assert result.returncode != 0 and "not found" in result.stderr and "Traceback" not in result.stderr
@@ -176,6 +182,7 @@ def test_missing_repo_and_private_repo(hub, env):
     assert result.returncode != 0 and "not found" in result.stderr and "HF_TOKEN" in result.stderr
 
 
+@pytest.mark.slow
 def test_no_network_then_offline_from_cache(hub, env, run_dir, tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -202,6 +209,7 @@ def _upload_raw(hub, repo_id: str, files: dict[str, bytes]) -> None:
     repo.commits[repo.branches["main"]].update(files)
 
 
+@pytest.mark.slow
 def test_pull_checks_format_and_generator(hub, env, run_dir):
     data = (run_dir / FILE_NAME).read_bytes()
     dset = DirectionSet.load(run_dir)
@@ -245,6 +253,7 @@ def test_python_api_round_trip_and_fetch_file(hub, env, run_dir, tmp_path, monke
     assert DirectionSet.load(path).spec["settings"]["steps"] == 4
 
 
+@pytest.mark.slow
 def test_pull_and_evaluate_never_clobber_a_folder(hub, env, run_dir, tmp_path):
     import shutil
 
@@ -313,6 +322,7 @@ def test_hub_file_references_and_the_sngan_args_json_beside_a_hub_checkpoint(hub
     assert G.model_config.channels == (32, 16, 8) and G.latent_dim == 16
 
 
+@pytest.mark.slow
 def test_labels_travel_through_push_card_and_pull(hub, env, run_dir, tmp_path):
     import shutil
 

@@ -73,6 +73,7 @@ def goes_on(folder: Path, tmp_path: Path) -> None:
         assert torch.equal(DirectionSet.load(tmp_path / "pulled").directions, dset.directions)
 
 
+@pytest.mark.slow
 def test_voynov_ortho_folder(tmp_path):
     folder, matrix = voynov_folder(tmp_path / "SN_Anime")
     dset = import_set(str(folder), "--gen", "sngan-sprites", "--out", str(tmp_path / "set"))
@@ -140,6 +141,7 @@ def test_unreadable_and_unsupported_files_are_one_line(tmp_path):
     assert not any((tmp_path / n).exists() for n in "abcd")
 
 
+@pytest.mark.slow
 def test_ganspace_npz_with_a_layer_range_and_its_round_trip(tmp_path):
     g = np.random.default_rng(0)
     comp = g.normal(size=(6, 1, D_W)).astype(np.float32)
@@ -184,6 +186,7 @@ def test_ganspace_npz_with_a_layer_range_and_its_round_trip(tmp_path):
     assert again.spec["settings"]["eps_max"] == pytest.approx(dset.spec["settings"]["eps_max"])
 
 
+@pytest.mark.slow
 def test_interfacegan_and_e4e_vectors(tmp_path):
     g = torch.Generator().manual_seed(2)
     age, smile = torch.randn(1, D_W, generator=g), torch.randn(D_W, generator=g)
@@ -216,6 +219,7 @@ def test_interfacegan_and_e4e_vectors(tmp_path):
     assert result.returncode == 1 and "differs between layers" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["npy", "pt"])
 def test_exports_read_back(fmt, tmp_path):
     folder, _ = voynov_folder(tmp_path / "v")

@@ -19,6 +19,7 @@ from ganzoo_directions.metrics import (
 CHANCE = 1 / 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method_name", ["baseline", "two-shift", "centroid"])
 def test_method_reaches_rca_far_above_chance(registry, small_sprites, quick_settings, method_name):
     method = registry.method(method_name).cls()
@@ -155,6 +156,7 @@ def test_biggan_shift_scale_ignores_the_sampling_truncation(tmp_path):
     assert deep[0] == pytest.approx(deep[1])
 
 
+@pytest.mark.slow
 def test_disco_learns_to_tell_its_directions_apart(registry, quick_settings):
     """DisCo's own objective: the variation of a query along the step's direction is retrieved among
     positives (same direction) rather than negatives (other directions) far above chance (1/3: B

@@ -83,6 +83,7 @@ def test_mig_and_dci_of_a_mixed_code_take_their_known_values():
     assert mig(mixed, v)["mig"] == pytest.approx(np.mean(gaps))
 
 
+@pytest.mark.slow
 def test_oracle_beats_random_directions_on_the_shipped_gan():
     G = build_generator("sngan-sprites")
     result = build_method("oracle", {"samples": 1024}).discover(G, RunSettings(seed=0))
@@ -119,6 +120,7 @@ def test_spearman():
     assert spearman(a, -a) == pytest.approx(-1.0)
 
 
+@pytest.mark.slow
 def test_protocol_scores_the_true_factor_directions_above_random_ones(registry):
     G = build_generator("sprites", options={"image_size": 32})
     readout = G.factor_readout()

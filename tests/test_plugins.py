@@ -35,6 +35,7 @@ def test_unknown_name_lists_valid_and_closest(registry):
     assert "baseline" in text and "two-shift" in text
 
 
+@pytest.mark.slow
 def test_a_first_party_name_whose_plugin_is_missing_names_the_plugin():
     """`--gen stylegan2` without its plugin says what to install, not "did you mean 'sngan'"."""
     from .helpers import run_cli
@@ -85,6 +86,7 @@ DUPLICATE_SPRITES = """
 """
 
 
+@pytest.mark.slow
 def test_duplicate_name_names_both_distributions_and_neither_is_used(tmp_path):
     """Two plugins registering one name: every command still works and warns, naming both; the name
     itself is refused (which of the two would run is not for the tool to guess)."""
@@ -161,6 +163,7 @@ def test_plugin_selection_by_environment(tmp_path):
     assert "evil" not in result.stdout and '"sprites"' in result.stdout
 
 
+@pytest.mark.slow
 def test_import_error_names_the_plugin_and_cause(tmp_path):
     _fake_distribution(tmp_path, "broken-plugin", "broken_plugin", "import not_a_module_xyz\n")
     result = run_cli("list", env={"PYTHONPATH": str(tmp_path)})

@@ -65,6 +65,7 @@ def test_the_mission_command_never_trains_on_random_weights(gen, tmp_path):
         assert "not in the local Hugging Face cache" in line, line
 
 
+@pytest.mark.slow
 def test_random_weights_only_when_asked_and_recorded(tmp_path):
     out = tmp_path / "run"
     args = ["--gen", "sngan", "-g", "arch=custom", "-g", "channels=16,8", "-g", "latent_dim=8", *TINY_RUN]
@@ -101,6 +102,7 @@ def discover_registered(registry: dict, out: Path, env: dict, *extra: str) -> su
     )
 
 
+@pytest.mark.slow
 def test_registered_default_is_downloaded_checked_and_recorded(tiny_hub, tmp_path):
     hub, entry = tiny_hub
     source, sha = entry["source"], entry["sha256"]
@@ -136,6 +138,7 @@ def test_registered_default_is_downloaded_checked_and_recorded(tiny_hub, tmp_pat
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_a_pulled_set_says_which_registered_weights_it_was_made_for(tiny_hub, tmp_path):
     hub, entry = tiny_hub
     env = hub_env(tmp_path, HF_ENDPOINT=hub.url)
@@ -151,6 +154,7 @@ def test_a_pulled_set_says_which_registered_weights_it_was_made_for(tiny_hub, tm
     )
 
 
+@pytest.mark.slow
 def test_weights_paths_travel(tmp_path):
     """A run made with a relative --weights is read from any folder; moved weights are named with --weights
     and checked against the recorded fingerprint."""

@@ -144,6 +144,7 @@ def test_ctrl_c_messages_say_how_to_go_on(registry, tmp_path, monkeypatch):
     assert (folder / FILE_NAME).is_file()
 
 
+@pytest.mark.slow
 def test_retry_loop_of_the_scaling_docs_survives_a_kill_before_the_first_checkpoint(tmp_path):
     """docs/scaling.md's loop for pre-emptible jobs, after a kill -9 before any checkpoint."""
     out = tmp_path / "job"
@@ -210,6 +211,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_message(registry, t
     assert (folder / LOCK_FILE).read_text() == ""  # released cleanly
 
 
+@pytest.mark.slow
 def test_two_discover_processes_on_one_folder(tmp_path):
     """Both start at once on one --out: one runs, the other is refused; the folder is one run's."""
     out = tmp_path / "run"
@@ -623,6 +625,7 @@ def test_sigterm_and_sighup_checkpoint_like_ctrl_c(stop, tmp_path):
     assert step >= 3
 
 
+@pytest.mark.slow
 def test_a_closed_output_pipe_never_ends_a_run(tmp_path):
     """`zoo-dirs discover ... 2>&1 | head -2`: the reader goes away, the run finishes and writes its set."""
     out = tmp_path / "run"
@@ -687,6 +690,7 @@ def test_training_longer_keeps_labels_and_drops_the_stale_evaluation(registry, t
     assert any("kept 1 label" in m for m in messages) and any("removed metrics.json" in m for m in messages)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_write_that_fails_is_one_line_naming_the_file(tmp_path):
     """A full disk while torch serialises a checkpoint used to end in torch's ~70-line traceback. The
     write fails for real here: the process may write no file larger than 48 KiB (RLIMIT_FSIZE), which

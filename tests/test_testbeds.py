@@ -136,6 +136,7 @@ def test_discover_with_the_default_method_on_each_testbed(name, tmp_path):
     assert (out / "traversal.png").is_file()
 
 
+@pytest.mark.slow
 def test_benchmark_on_a_testbed_gan_scores_grid_factors(tmp_path):
     # one GAN and one method: DCI fits one boosted classifier per factor value (57 here), the slow part
     out = tmp_path / "bench"

@@ -41,6 +41,7 @@ def test_every_generator_member_is_documented():
     assert not missing, f"GeneratorAdapter members missing from docs/plugins.md: {missing}"
 
 
+@pytest.mark.slow
 def test_example_plugin_passes_its_own_tests():
     env = {**os.environ, "PYTHONPATH": str(EXAMPLE)}
     result = subprocess.run(
@@ -83,6 +84,7 @@ def zoo(python: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_pip_install_use_and_uninstall_a_third_party_plugin(plugin_env, tmp_path):
     python = plugin_env
     before = json.loads(zoo(python, "list", "--json").stdout)
@@ -144,6 +146,7 @@ def _snippet(after: str, language: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_the_smallest_plugin_of_the_docs_installs_and_runs_as_shown(plugin_env, tmp_path):
     python = plugin_env
     source = tmp_path / "mygan"
