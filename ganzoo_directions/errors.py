@@ -50,6 +50,10 @@ class PluginLoadError(GanzooError):
     """A plugin failed to import or register."""
 
 
+class PluginBehaviourError(GanzooError):
+    """A plugin's generator or method broke its contract (the message names the distribution)."""
+
+
 class DirectionFileError(GanzooError):
     """A file that is not a readable direction set, or not one for this generator."""
 

@@ -526,6 +526,54 @@ class DiscoveryResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+def result_problem(result: Any, latent_dim: int, num_directions: int | None) -> str | None:
+    """What breaks the :class:`DiscoveryResult` contract in what a method's ``discover`` returned, or
+    ``None``: its type, the directions' shape ``(K, latent_dim)`` (``K == num_directions`` unless that
+    is ``None``: closed form may return its own count), finite, non-zero, unit rows, a deformator
+    that is a module. ``discover`` checks every result before it writes anything;
+    :func:`ganzoo_directions.testing.check_method` checks the same in a plugin's tests."""
+    if not isinstance(result, DiscoveryResult):
+        return f"discover returned {type(result).__name__}, not a DiscoveryResult(directions, ...)"
+    d = result.directions
+    if not isinstance(d, torch.Tensor) or d.ndim != 2:
+        shape = tuple(d.shape) if isinstance(d, torch.Tensor) else type(d).__name__
+        return f"directions must be a (K, {latent_dim}) tensor, got {shape}"
+    K, D = d.shape
+    if latent_dim != D:
+        turned = " (transposed? rows are directions)" if latent_dim == K else ""
+        return f"directions have shape ({K}, {D}), expected (K, {latent_dim}){turned}"
+    if K < 1 or (num_directions is not None and num_directions != K):
+        return f"returned {K} directions, asked for {num_directions}"
+    if not d.is_floating_point():
+        return f"directions must be floating point, got {d.dtype}"
+    if not bool(torch.isfinite(d).all()):
+        return "directions hold NaN or infinite values"
+    norms = d.detach().double().norm(dim=1)  # (K,)
+    zero = (norms < 1e-6).nonzero().flatten().tolist()
+    if zero:
+        return f"directions {zero[:5]} are all zeros"
+    if not bool(torch.allclose(norms, torch.ones_like(norms), atol=1e-3)):
+        return f"directions must be unit rows, got norms {norms.min():.3g} to {norms.max():.3g}"
+    if result.deformator is not None and not isinstance(result.deformator, nn.Module):
+        return f"deformator must be a torch.nn.Module or None, got {type(result.deformator).__name__}"
+    return None
+
+
+def images_problem(images: Any, n: int, channels: int, size: int) -> str | None:
+    """What breaks :meth:`GeneratorAdapter.render`'s contract in ``images`` rendered from ``n``
+    latents, or ``None``: a ``(n, channels, size, size)`` finite tensor in ``[-1, 1]``."""
+    if not isinstance(images, torch.Tensor):
+        return f"render returned {type(images).__name__}, not a tensor"
+    if tuple(images.shape) != (n, channels, size, size):
+        return f"render returned shape {tuple(images.shape)}, expected ({n}, {channels}, {size}, {size})"
+    if not bool(torch.isfinite(images).all()):
+        return "render returned NaN or infinite values"
+    low, high = float(images.detach().min()), float(images.detach().max())
+    if low < -1.001 or high > 1.001:
+        return f"render must return images in [-1, 1], got values from {low:.3g} to {high:.3g}"
+    return None
+
+
 class DirectionMethod(abc.ABC):
     """A way to find K directions in a generator's latent space.
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import re
 import shlex
@@ -34,9 +35,19 @@ import torch
 
 from . import __version__, pretrained
 from .directions import FILE_NAME, DirectionSet
-from .errors import CheckpointError, GanzooError, HubError, RunFolderError
+from .errors import CheckpointError, GanzooError, HubError, PluginBehaviourError, RunFolderError
 from .files import RUN_FILE, TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
-from .interfaces import PERFORMANCE, RESULT, SCHEDULE, DirectionMethod, GeneratorAdapter, RunSettings
+from .interfaces import (
+    PERFORMANCE,
+    RESULT,
+    SCHEDULE,
+    DirectionMethod,
+    DiscoveryResult,
+    GeneratorAdapter,
+    RunSettings,
+    images_problem,
+    result_problem,
+)
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
@@ -105,6 +116,28 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+#: the smallest value a method may recommend for each numeric setting (its type is the field's)
+RECOMMENDED_MINIMA = {"num_directions": 1, "steps": 1, "batch_size": 2, "lr": 0.0, "eps_max": 0.0}
+
+
+def recommended_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` as a method's recommended setting ``name``, or ``None``: the
+    field's type (an int for an int setting), finite, above :data:`RECOMMENDED_MINIMA` (strictly
+    for lr and eps_max), eps_min not negative."""
+    expected = {f.name: f.type for f in fields(RunSettings)}.get(name)
+    if expected in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int if expected == "int" else int | float):
+            return f"must be {'an integer' if expected == 'int' else 'a number'}"
+        if not math.isfinite(value):
+            return "must be finite"
+        low = RECOMMENDED_MINIMA.get(name, 0)
+        if value < low or (value == low and name in ("lr", "eps_max")):
+            return f"must be {'above' if name in ('lr', 'eps_max') else 'at least'} {low:g}"
+    elif expected == "str" and not isinstance(value, str):
+        return "must be text"
+    return None
+
+
 def build_generator(
     name: str,
     *,
@@ -119,7 +152,8 @@ def build_generator(
     would otherwise be randomly initialised gets its default checkpoint or a one-line refusal,
     unless ``random_weights`` asks for an untrained model (:func:`ganzoo_directions.pretrained.choose`).
     """
-    cls = get_registry().generator(name).cls
+    registered = get_registry().generator(name)
+    cls = registered.cls
     choice = pretrained.choose(cls, weights, random_weights=random_weights)
     try:
         generator = cls(weights=choice.source, **{**choice.options, **(options or {})})
@@ -132,9 +166,20 @@ def build_generator(
         raise
     except (TypeError, ValueError) as exc:
         raise GanzooError(f"generator {name!r}: {exc}") from None
+    except (AttributeError, KeyError, IndexError, NotImplementedError) as exc:  # a bug in the plugin
+        raise PluginBehaviourError(
+            f"generator {name!r} from {registered.plugin.label} failed to build: "
+            f"{type(exc).__name__}: {exc} (its author's check_generator test shows where)"
+        ) from None
     pretrained.verify(generator, choice)
     generator.requires_grad_(False).eval()
-    return generator.to(device)
+    generator = generator.to(device)
+    with torch.no_grad():  # one render: a plugin that breaks the contract is named before any work
+        z = generator.sample_latents(1, torch.Generator(generator.device).manual_seed(0))  # (1, D)
+        problem = images_problem(generator.render(z), 1, generator.image_channels, generator.image_size)
+    if problem:
+        raise PluginBehaviourError(f"generator {name!r} from {registered.plugin.label}: {problem}")
+    return generator
 
 
 def generator_for(
@@ -572,6 +617,14 @@ def _execute_claimed(
             raise GanzooError(
                 f"method {method.name!r} recommends settings that do not exist: {sorted(unknown)}"
             )
+        for name, value in recommended.items():
+            problem = recommended_problem(name, value)
+            if problem:
+                label = get_registry().method(request.method).plugin.label
+                raise PluginBehaviourError(
+                    f"method {method.name!r} from {label} recommends {name} {value!r} for "
+                    f"{generator.name}: {problem}"
+                )
         taken = {name: value for name, value in recommended.items() if name not in request.given}
         for name, value in taken.items():
             setattr(request.settings, name, value)
@@ -628,6 +681,15 @@ def _execute_claimed(
     result = method.discover(generator, settings)
     if rank != 0:  # data-parallel training: rank 0 evaluates and writes
         return None
+    directions = getattr(result, "directions", None)
+    if isinstance(result, DiscoveryResult) and torch.is_tensor(directions) and directions.is_floating_point():
+        result.directions = directions.detach().float()  # float64 and half sets are stored as float32
+    problem = result_problem(
+        result, generator.latent_dim, settings.num_directions if method.trained else None
+    )
+    if problem:
+        label = get_registry().method(request.method).plugin.label
+        raise PluginBehaviourError(f"method {method.name!r} from {label}: {problem}; nothing was written")
     if not method.trained and len(result.directions) != settings.num_directions:
         settings = replace(settings, num_directions=len(result.directions))  # e.g. one per known factor
 

@@ -10,12 +10,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from ganzoo_directions import hookspecs, plugins
+from ganzoo_directions.directions import DirectionSet
 from ganzoo_directions.errors import PluginConflictError, PluginLoadError, UnknownNameError
-from ganzoo_directions.interfaces import DirectionMethod, GeneratorAdapter
+from ganzoo_directions.interfaces import DirectionMethod, DiscoveryResult, GeneratorAdapter
 
-from .helpers import REPO, run_cli
+from .helpers import REPO, invoke, run_cli
 
 
 def test_builtins_arrive_through_entry_points(registry):
@@ -252,3 +254,113 @@ def test_plugins_command_prints_json():
     rows = {row["distribution"]: row for row in json.loads(result.stdout)}
     assert rows["ganzoo-directions-methods"]["hooks"] == ["register_direction_methods"]
     assert rows["ganzoo-directions-sprites"]["hooks"] == ["register_generators"]
+
+
+def _axes(k: int, d: int) -> torch.Tensor:
+    return torch.eye(d)[:k]
+
+
+#: what a method plugin's discover returns -> what `zoo-dirs discover` says (None: accepted)
+BROKEN_RESULTS = {
+    "a-bare-tensor": (lambda k, d: _axes(k, d), "not a DiscoveryResult"),
+    "transposed": (lambda k, d: DiscoveryResult(_axes(d, d)[:, :k].contiguous()), "transposed?"),
+    "not-unit": (lambda k, d: DiscoveryResult(2 * _axes(k, d)), "must be unit rows"),
+    "all-zero": (lambda k, d: DiscoveryResult(torch.zeros(k, d)), "are all zeros"),
+    "nan": (lambda k, d: DiscoveryResult(torch.full((k, d), float("nan"))), "NaN or infinite"),
+    "float64": (lambda k, d: DiscoveryResult(_axes(k, d).double()), None),
+}
+
+
+@pytest.mark.parametrize("label", list(BROKEN_RESULTS))
+def test_discover_checks_what_a_method_plugin_returns_before_writing(label, registry, tmp_path):
+    """The cheap parts of check_method on every result: one line naming the plugin's distribution,
+    no direction file; a float64 set is fine (stored as float32)."""
+    make, said = BROKEN_RESULTS[label]
+
+    class Broken(DirectionMethod):
+        name = f"broken-{label}"
+
+        def discover(self, generator, settings):
+            return make(4, generator.latent_dim)
+
+    class Plugin:
+        @hookspecs.hookimpl
+        def register_direction_methods(self, register):
+            register(Broken)
+
+    plugins.get_host().register(Plugin(), plugins.PluginInfo("broken", "broken-dist", "2.0"))
+    out = tmp_path / "run"
+    result = invoke(
+        "discover", "--gen", "sprites", "--method", Broken.name, "--directions", "4", "--out", str(out)
+    )
+    if said is None:
+        assert result.returncode == 0, result.stderr
+        assert DirectionSet.load(out).directions.dtype == torch.float32
+        return
+    assert result.returncode == 1 and said in result.stderr, result.stderr
+    assert "broken-dist 2.0" in result.stderr and "Traceback" not in result.stderr
+    assert not (out / "directions.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "label, said",
+    [
+        ("bytes", "render must return images in [-1, 1], got values from 43.9 to 163"),
+        ("small", "render returned shape (1, 3, 8, 8), expected (1, 3, 16, 16)"),
+        ("no-super", "failed to build: AttributeError"),
+    ],
+)
+def test_a_generator_plugin_that_breaks_its_contract_is_named_when_built(label, said, registry, tmp_path):
+    from ganzoo_directions_sprites import SpritesGenerator
+
+    class Broken(SpritesGenerator):
+        name = f"broken-{label}"
+
+        def __init__(self, **options):
+            if label != "no-super":
+                super().__init__(**options)
+            else:
+                self.net = torch.nn.Linear(2, 2)  # before Module.__init__: the classic slip
+
+        def render(self, latents):
+            images = super().render(latents)
+            if label == "bytes":
+                return (images + 1) * 127.5
+            return images[..., ::2, ::2]
+
+    class Plugin:
+        @hookspecs.hookimpl
+        def register_generators(self, register):
+            register(Broken)
+
+    plugins.get_host().register(Plugin(), plugins.PluginInfo("brokengen", "brokengen-dist", "3.0"))
+    result = invoke("traverse", "--help")  # the registry loads; building happens in discover
+    assert result.returncode == 0
+    out = tmp_path / "run"
+    result = invoke(
+        "discover", "--gen", Broken.name, "-g", "image_size=16", "--method", "axes", "--out", str(out)
+    )
+    assert result.returncode == 1 and said in result.stderr, result.stderr
+    assert "brokengen-dist 3.0" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()  # refused before the run folder was claimed
+
+
+@pytest.mark.parametrize("setting, value", [("eps_max", -1.0), ("num_directions", 0), ("lr", "fast")])
+def test_recommended_settings_are_checked_before_they_are_taken(setting, value, registry, tmp_path):
+    from ganzoo_directions_closedform import Axes
+
+    class Recommends(Axes):
+        name = f"recommends-{setting}"
+
+        def recommended_settings(self, generator):
+            return {setting: value}
+
+    class Plugin:
+        @hookspecs.hookimpl
+        def register_direction_methods(self, register):
+            register(Recommends)
+
+    plugins.get_host().register(Plugin(), plugins.PluginInfo("rec", "rec-dist", "1.5"))
+    result = invoke("discover", "--gen", "sprites", "--method", Recommends.name, "--out", str(tmp_path / "r"))
+    assert result.returncode == 1, result.stderr
+    assert f"recommends {setting} {value!r}" in result.stderr and "rec-dist 1.5" in result.stderr
