@@ -35,7 +35,7 @@ import torch
 from . import defaults
 from .deformators import Deformator, build_deformator
 from .errors import DirectionFileError, GanzooError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, refuse_cache_write
 from .interfaces import GeneratorAdapter
 from .safe_text import has_control
 
@@ -499,8 +499,6 @@ def update_file(path: str | os.PathLike, change: Callable[[DirectionSet], Any]) 
     recorded metrics). Under a lock the file is re-read first, so two writers (an explorer, ``zoo-dirs
     label``, an ``evaluate`` that runs for an hour) never lose each other's changes. Returns what
     ``change`` returns."""
-    from .hub import refuse_cache_write
-
     path = Path(path)
     if path.is_dir():
         path = path / FILE_NAME

@@ -21,7 +21,7 @@ from . import defaults
 from .deformators import sample_magnitudes
 from .directions import FILE_NAME, DirectionSet, update_file
 from .errors import DirectionFileError, GanzooError
-from .files import atomic_write_text
+from .files import atomic_write_text, refuse_cache_write
 from .interfaces import GeneratorAdapter
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
@@ -126,8 +126,6 @@ def evaluate(
     unknown = sorted(set(options.metrics) - set(METRICS))
     if unknown:
         raise GanzooError(f"unknown metrics {unknown}; valid: {', '.join(METRICS)}")
-    from .hub import refuse_cache_write
-
     refuse_cache_write(folder)  # before any work: the results could not be recorded
     dset = DirectionSet.load(folder, device=options.device)
     spec = dset.spec

@@ -1,5 +1,6 @@
 """Writing files safely: atomic writes (a file is either the old one or the complete new one, never half
-written) and OS errors described in one line ("no space left on device")."""
+written), OS errors described in one line ("no space left on device"), and no write into the Hugging
+Face cache (a pulled set stays as the Hub has it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .errors import GanzooError
 
 #: the ending of this project's temporary files (``.NAME.XXXXXXXX.ganzoo.tmp``): a run folder's claim
 #: removes only these, never a user's own ``.*.tmp``
@@ -75,3 +78,22 @@ def describe_os_error(exc: OSError) -> str:
     if exc.filename:
         return f"{text} ({exc.filename})"
     return text
+
+
+def in_hub_cache(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies in the Hugging Face cache (a pulled snapshot: read-only here)."""
+    from huggingface_hub import constants
+
+    cache = Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE).expanduser().resolve()
+    target = Path(path).expanduser().absolute()
+    return any(p == cache for p in (target, *target.parents)) or cache in Path(path).resolve().parents
+
+
+def refuse_cache_write(path: str | os.PathLike) -> None:
+    """Refuse to change a set inside the Hugging Face cache: a later ``pull`` would hand the edit back
+    as if it came from the Hub."""
+    if in_hub_cache(path):
+        raise GanzooError(
+            f"{path} is a pulled set in the Hugging Face cache, which stays as the Hub has it: "
+            "pull it with --out DIR (or copy the folder) to label or evaluate it"
+        )

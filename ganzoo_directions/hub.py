@@ -178,25 +178,6 @@ def _unreachable(action: str, exc: BaseException) -> str:
     return f"{action}: cannot reach the Hub at {where} ({type(exc).__name__}: {_first_line(exc)}); {advice}"
 
 
-def in_hub_cache(path: str | os.PathLike) -> bool:
-    """Whether ``path`` lies in the Hugging Face cache (a pulled snapshot: read-only here)."""
-    from huggingface_hub import constants
-
-    cache = Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE).expanduser().resolve()
-    target = Path(path).expanduser().absolute()
-    return any(p == cache for p in (target, *target.parents)) or cache in Path(path).resolve().parents
-
-
-def refuse_cache_write(path: str | os.PathLike) -> None:
-    """Refuse to change a set inside the Hugging Face cache: a later ``pull`` would hand the edit back
-    as if it came from the Hub."""
-    if in_hub_cache(path):
-        raise GanzooError(
-            f"{path} is a pulled set in the Hugging Face cache, which stays as the Hub has it: "
-            "pull it with --out DIR (or copy the folder) to label or evaluate it"
-        )
-
-
 def download(
     repo_id: str,
     filename: str,

@@ -384,13 +384,6 @@ class GeneratorAdapter(nn.Module, abc.ABC):
         Default, for a standard normal z: ``(|z|^2 / D - 1)^2`` (the shell where N(0, I) lives)."""
         return (latents.square().mean(dim=1) - 1).square()
 
-    def project(self, images: torch.Tensor, **options: Any) -> Any:
-        """Find latents whose renders match ``(n, C, H, W)`` images in [-1, 1] at this generator's
-        resolution: :func:`ganzoo_directions.projection.project` (``steps``, ``lr``, ``loss``, ...)."""
-        from .projection import project
-
-        return project(self, images, **options)
-
     @property
     def fingerprint(self) -> str:
         """sha256 of the generator's tensors (names, shapes, dtypes and bytes), in hex.

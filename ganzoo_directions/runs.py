@@ -52,7 +52,7 @@ from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
 from .safe_text import has_control, plain
-from .training import CHECKPOINT_NAME, LOG_NAME, distributed_context
+from .training import CHECKPOINT_NAME, LOG_NAME, TrainedMethod, distributed_context
 from .traversal import save_traversal
 
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
@@ -226,8 +226,13 @@ def generator_for(
 
 
 def build_method(name: str, params: dict[str, Any] | None = None) -> DirectionMethod:
-    """The registered method ``name`` with hyper-parameters ``params``."""
-    return get_registry().method(name).cls(**(params or {}))
+    """The registered method ``name`` with hyper-parameters ``params``; a trained method started from
+    a closed-form one (``-p init=METHOD``) gets that method built (an unknown name lists the valid)."""
+    method = get_registry().method(name).cls(**(params or {}))
+    start = method.starts_from() if isinstance(method, TrainedMethod) else None
+    if start is not None:
+        method.set_start(get_registry().method(start).cls())
+    return method
 
 
 @dataclass

@@ -107,22 +107,37 @@ class TrainedMethod(DirectionMethod):
             extra = {"init": init if init in INITS else "identity"}
         return build_deformator(kind, num_directions, latent_dim, **extra)
 
-    def initial_directions(self, generator: GeneratorAdapter, settings: RunSettings) -> torch.Tensor | None:
-        """``(K, D)`` directions to start the deformator from, or ``None`` (its own init). With
-        ``-p init=METHOD``, the directions the registered closed-form method METHOD finds."""
-        init = self.hparams["init"]
-        if init in INITS:
-            return None
-        from .plugins import get_registry
+    #: the closed-form method ``-p init=METHOD`` names, resolved by the host before training
+    #: (:func:`ganzoo_directions.runs.build_method`); ``None`` for the deformator's own inits
+    start_from: DirectionMethod | None = None
 
-        method = get_registry().method(init).cls()  # an unknown name lists the valid ones
+    def starts_from(self) -> str | None:
+        """The closed-form method ``-p init`` names, or ``None`` for one of the deformator's inits."""
+        init = self.hparams["init"]
+        return None if init in INITS else init
+
+    def set_start(self, method: DirectionMethod) -> None:
+        """Start from ``method``'s directions (the one :meth:`starts_from` names)."""
         if method.trained:
             raise GanzooError(
-                f"init={init}: a trained method cannot be a starting point; use a closed-form one"
+                f"init={method.name}: a trained method cannot be a starting point; use a closed-form one"
             )
         if self.hparams["deformator"] == "mlp":
             raise GanzooError("init=METHOD needs a linear deformator (-p deformator=ortho, unit or linear)")
-        return method.discover(generator, settings).directions
+        self.start_from = method
+
+    def initial_directions(self, generator: GeneratorAdapter, settings: RunSettings) -> torch.Tensor | None:
+        """``(K, D)`` directions to start the deformator from, or ``None`` (its own init). With
+        ``-p init=METHOD``, the directions of the closed-form method the host resolved
+        (:meth:`set_start`)."""
+        if self.starts_from() is None:
+            return None
+        if self.start_from is None:
+            raise GanzooError(
+                f"init={self.starts_from()}: build the method with ganzoo_directions.runs.build_method, "
+                "which resolves the registered method it names"
+            )
+        return self.start_from.discover(generator, settings).directions
 
     def regularizer(self, k: torch.Tensor, eps: torch.Tensor, codes: torch.Tensor) -> torch.Tensor | None:
         """An extra loss term on the shift codes of a step, or ``None``.

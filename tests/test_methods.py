@@ -15,6 +15,7 @@ from ganzoo_directions.metrics import (
     factor_alignment,
     reconstructor_accuracy,
 )
+from ganzoo_directions.runs import build_method
 
 CHANCE = 1 / 8
 
@@ -38,10 +39,12 @@ def test_method_reaches_rca_far_above_chance(registry, small_sprites, quick_sett
 def test_a_linear_deformator_can_start_from_a_closed_form_method(registry, small_sprites, quick_settings):
     settings = quick_settings(steps=1, lr=1e-7)
     sefa = registry.method("sefa").cls().discover(small_sprites, settings).directions
-    result = (
-        registry.method("baseline").cls(init="sefa").discover(small_sprites, quick_settings(steps=1, lr=1e-7))
+    result = build_method("baseline", {"init": "sefa"}).discover(
+        small_sprites, quick_settings(steps=1, lr=1e-7)
     )
     assert torch.allclose(result.directions, sefa, atol=5e-3)  # one tiny step away from SeFa's
+    with pytest.raises(GanzooError, match="build_method"):  # built by hand: the host resolves init
+        registry.method("baseline").cls(init="sefa").discover(small_sprites, settings)
 
 
 @pytest.mark.parametrize(
@@ -53,10 +56,8 @@ def test_a_linear_deformator_can_start_from_a_closed_form_method(registry, small
     ],
 )
 def test_bad_starting_points_are_refused(registry, small_sprites, quick_settings, params, message):
-    from ganzoo_directions.errors import GanzooError
-
     with pytest.raises(GanzooError, match=message):
-        registry.method("centroid" if "deformator" in params else "baseline").cls(**params).discover(
+        build_method("centroid" if "deformator" in params else "baseline", params).discover(
             small_sprites, quick_settings(steps=1)
         )
 

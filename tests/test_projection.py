@@ -28,7 +28,7 @@ def test_every_family_recovers_a_generated_image(name, registry, tmp_path):
         start = psnr(G.render(G.projection_start(2, torch.Generator(G.device).manual_seed(0))), target)
     steps = 20 if G.image_size >= 128 else 160  # BigGAN's smallest layout renders 128 px
     # the default restarts: the testbed renderers' hue is a circle, and 4 starts can all miss its basin
-    result = G.project(target, steps=steps, restarts=defaults.PROJECT_RESTARTS, loss="pixel")
+    result = project(G, target, steps=steps, restarts=defaults.PROJECT_RESTARTS, loss="pixel")
     assert result.latents.shape == (2, G.latent_dim) and result.loss == "pixel"
     gained = torch.tensor(result.psnr) - start
     assert min(result.psnr) >= 17 and float(gained.mean()) >= 5, (result.psnr, start.tolist())
@@ -40,7 +40,7 @@ def test_one_restart_and_one_image_projects(registry):
     G = SMALL_BUILDS["sngan-sprites"](None)
     with torch.no_grad():
         target = G.render(G.sample_latents(1, torch.Generator().manual_seed(3)))
-    result = G.project(target, steps=10, restarts=1, loss="pixel")
+    result = project(G, target, steps=10, restarts=1, loss="pixel")
     assert result.latents.shape == (1, G.latent_dim) and math.isfinite(result.history[-1])
 
 
