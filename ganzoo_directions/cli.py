@@ -1113,11 +1113,10 @@ def edit(
     import torch
 
     from .directions import FILE_NAME, DirectionSet
-    from .files import atomic_write_bytes
+    from .editing import write_edit
     from .hub import open_source
     from .projection import check_latents_generator, load_latents
     from .runs import generator_for, pick_device
-    from .traversal import enlarge, grid_image, grid_png, image_png, sweep, write_animation
 
     if out.suffix.lower() != ".png":
         raise click.BadParameter("the edited grid is a .png file", param_hint="--out")
@@ -1134,30 +1133,11 @@ def edit(
         z = z.to(device)
     else:
         z = generator.sample_latents(samples, torch.Generator(generator.device).manual_seed(seed))
-
-    def edited(scale: float) -> torch.Tensor:  # (N, D)
-        shifted = z.clone()
-        for k, eps in moves:
-            shifted = dset.apply(shifted, k, scale * eps)
-        return shifted
-
-    with torch.no_grad():
-        before = generator.render(z)
-        after = generator.render(edited(1.0))
-    pairs = torch.stack([enlarge(before, 96), enlarge(after, 96)], dim=1).cpu()  # (N, 2, C, H, W)
+    written = write_edit(out, generator, dset, z, moves, gif=gif)
     what = ", ".join(f"{dset.title(k)} {eps:+g}" for k, eps in moves)
-    atomic_write_bytes(out, grid_png(pairs, [f"#{i}" for i in range(len(z))], ["original", "edited"]))
-    for i, image in enumerate(after):
-        atomic_write_bytes(out.with_name(f"{out.stem}-{i}.png"), image_png(image))
     click.echo(f"wrote {out} and {len(z)} edited image(s) ({what})")
     if gif:
-        frames = []
-        with torch.no_grad():
-            for scale in ((sweep(1.0, defaults.ANIMATION_FRAMES) + 1) / 2).tolist():  # 0 -> 1 -> 0
-                images = enlarge(generator.render(edited(scale)), 96)[None]  # (1, N, C, H, W)
-                frames.append(grid_image(images, [f"x{scale:.2f}"], [f"#{i}" for i in range(len(z))]))
-        write_animation(out.with_suffix(".gif"), frames, defaults.ANIMATION_FPS)
-        click.echo(f"wrote {out.with_suffix('.gif')}: the edit swept from 0 to {what} and back")
+        click.echo(f"wrote {written[-1]}: the edit swept from 0 to {what} and back")
 
 
 def parse_labels(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[int, str]:

@@ -204,3 +204,15 @@ def test_hostile_labels_and_names_are_shown_as_text(tmp_path):
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(DirectionFileError, match="control characters"):
         DirectionSet.load(path)
+
+
+def test_edits_move_latents_by_labels_and_indices_in_turn(run):
+    from ganzoo_directions.directions import DirectionSet, update_labels
+    from ganzoo_directions.editing import apply_edits
+
+    update_labels(run, {1: "zoom"})
+    dset = DirectionSet.load(run)
+    z = torch.randn(3, dset.latent_dim, generator=torch.Generator().manual_seed(0))
+    moved = apply_edits(dset, z, [("zoom", 2.0), (0, -1.0)], scale=0.5)
+    expected = z + 1.0 * dset.directions[1] - 0.5 * dset.directions[0]
+    assert torch.allclose(moved, expected, atol=1e-6) and not torch.equal(moved, z)
