@@ -144,6 +144,38 @@ class PluginName(click.ParamType):
             return []
 
 
+class MetricList(click.ParamType):
+    """``"rca,ppl"`` -> ``("rca", "ppl")``: known metric names (``defaults.METRICS``), at least one."""
+
+    name = "metrics"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple:
+        if isinstance(value, tuple):
+            return value
+        chosen = tuple(m.strip() for m in str(value).split(",") if m.strip())
+        unknown = sorted(set(chosen) - set(defaults.METRICS))
+        if unknown or not chosen:
+            self.fail(f"unknown metrics {unknown}; valid: {', '.join(defaults.METRICS)}", param, ctx)
+        return chosen
+
+
+class SeedList(click.ParamType):
+    """``"0,1,2"`` -> ``[0, 1, 2]``: seeds as ``--seed`` takes them, at least one."""
+
+    name = "seeds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list:
+        if isinstance(value, list):
+            return value
+        try:
+            seeds = [SEED.convert(s.strip(), param, ctx) for s in str(value).split(",") if s.strip()]
+        except click.BadParameter:
+            seeds = []
+        if not seeds:
+            self.fail(f"expected comma-separated seeds, e.g. 0,1,2, got {value!r}", param, ctx)
+        return seeds
+
+
 #: options several commands share, declared once
 device_option = click.option(
     "--device",
@@ -1405,9 +1437,10 @@ def export(source: str, out: Path, fmt: str | None, split: bool) -> None:
 @click.argument("source")
 @click.option(
     "--metrics",
+    type=MetricList(),
     default=",".join(defaults.EVAL_METRICS),
     show_default=True,
-    help="Comma-separated: rca, heldout_rca, ppl, factors, mig, dci (mig/dci: the encoder protocol).",
+    help=f"Comma-separated: {', '.join(defaults.METRICS)} (mig/dci: the encoder protocol).",
 )
 @click.option(
     "--samples",
@@ -1467,7 +1500,7 @@ def export(source: str, out: Path, fmt: str | None, split: bool) -> None:
 @device_option
 def evaluate(
     source: str,
-    metrics: str,
+    metrics: tuple[str, ...],
     samples: int,
     seed: int,
     ppl_net: str,
@@ -1489,17 +1522,10 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    from .evaluation import METRICS, EvalOptions
+    from .evaluation import EvalOptions
     from .evaluation import evaluate as run_evaluation
-    from .runs import pick_device
-
-    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
-    unknown = sorted(set(chosen) - set(METRICS))
-    if unknown or not chosen:
-        raise click.BadParameter(
-            f"unknown metrics {unknown}; valid: {', '.join(METRICS)}", param_hint="--metrics"
-        )
     from .hub import open_source
+    from .runs import pick_device
 
     folder, _ = open_source(source, out, force=force, copies_in=Path("evaluations"))
     if folder.is_file():
@@ -1509,7 +1535,7 @@ def evaluate(
     console = Console(stderr=True)
     bars = TaskBars(console)
     options = EvalOptions(
-        metrics=chosen,
+        metrics=metrics,
         samples=samples,
         seed=seed,
         batch_size=batch,
@@ -1521,7 +1547,7 @@ def evaluate(
         device=pick_device(device),
         progress=bars if console.is_terminal else None,
     )
-    if "heldout_rca" in chosen:
+    if "heldout_rca" in metrics:
         console.print(
             f"heldout_rca first trains a fresh reconstructor for {heldout_steps} steps on the frozen "
             "directions (--heldout-steps)",
@@ -1534,7 +1560,7 @@ def evaluate(
         from .evaluation import METRICS_FILE
 
         path = folder / METRICS_FILE
-        kept = sorted(k for k in chosen if path.is_file() and k in json.loads(path.read_text()))
+        kept = sorted(k for k in metrics if path.is_file() and k in json.loads(path.read_text()))
         what = f"kept {', '.join(kept)} in {path}" if kept else "no metric of this evaluation was finished"
         console.print(
             f"[yellow]interrupted[/]: {what}; run the same command to measure the rest", highlight=False
@@ -1627,7 +1653,13 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     "(steps, lr, eps_max, eps_min, batch_size, num_directions, reconstructor), e.g. "
     "'centroid-eps2=centroid:eps_max=2'.",
 )
-@click.option("--seeds", default=defaults.BENCHMARK_SEEDS, show_default=True, help="Comma-separated seeds.")
+@click.option(
+    "--seeds",
+    type=SeedList(),
+    default=defaults.BENCHMARK_SEEDS,
+    show_default=True,
+    help="Comma-separated seeds.",
+)
 @click.option(
     "-g",
     "--gen-option",
@@ -1653,9 +1685,10 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
 )
 @click.option(
     "--metrics",
+    type=MetricList(),
     default=",".join(defaults.BENCHMARK_METRICS),
     show_default=True,
-    help="Comma-separated: factors, mig, dci, rca, heldout_rca, ppl.",
+    help=f"Comma-separated: {', '.join(defaults.METRICS)}.",
 )
 @click.option(
     "--samples",
@@ -1697,13 +1730,13 @@ def benchmark(
     gen_name: str,
     methods: str,
     variants: tuple[str, ...],
-    seeds: str,
+    seeds: list[int],
     gen_options: tuple[str, ...],
     weights: str | None,
     random_weights: bool,
     steps: int | None,
     num_directions: int | None,
-    metrics: str,
+    metrics: tuple[str, ...],
     samples: int,
     ppl_net: str,
     protocol_steps: int,
@@ -1721,26 +1754,14 @@ def benchmark(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .benchmark import BenchmarkPlan, Variant, run_benchmark
-    from .evaluation import METRICS, EvalOptions
+    from .evaluation import EvalOptions
     from .options import parse_key_values
     from .plugins import get_registry
     from .pretrained import choose, normalise
     from .runs import pick_device
 
-    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
-    unknown = sorted(set(chosen) - set(METRICS))
-    if unknown or not chosen:
-        raise click.BadParameter(
-            f"unknown metrics {unknown}; valid: {', '.join(METRICS)}", param_hint="--metrics"
-        )
     weights = normalise(weights)
     choose(get_registry().generator(gen_name).cls, weights, random_weights=random_weights)  # before any cell
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(
-            "expected comma-separated integers, e.g. 0,1,2", param_hint="--seeds"
-        ) from None
     rows = [Variant.parse(m.strip()) for m in methods.split(",") if m.strip()]
     rows += [Variant.parse(v) for v in variants]
     labels = [v.label for v in rows]
@@ -1753,14 +1774,14 @@ def benchmark(
     plan = BenchmarkPlan(
         generator=gen_name,
         variants=rows,
-        seeds=seed_list,
+        seeds=seeds,
         out=out,
         generator_options=parse_key_values(gen_options, flag="--gen-option"),
         weights=weights,
         random_weights=random_weights,
         steps=steps or 0,
         num_directions=num_directions or 0,
-        metrics=chosen,
+        metrics=metrics,
         eval=EvalOptions(
             samples=samples,
             ppl_net=ppl_net,
@@ -1771,7 +1792,7 @@ def benchmark(
     )
     console = Console(stderr=True)
     console.print(
-        f"[bold]zoo-dirs benchmark[/]: {len(rows)} rows x {len(seed_list)} seeds on {gen_name}, "
+        f"[bold]zoo-dirs benchmark[/]: {len(rows)} rows x {len(seeds)} seeds on {gen_name}, "
         f"device {device}, folder {out}"
     )
     with Progress(

@@ -29,7 +29,7 @@ from .reconstructors import build_reconstructor, choose_reconstructor, input_siz
 from .runs import METRICS_FILE, RECONSTRUCTOR_FILE, generator_for
 from .training import adam
 
-METRICS = ("rca", "heldout_rca", "ppl", "factors", "mig", "dci")
+METRICS = defaults.METRICS
 # the torchvision ImageNet weights LPIPS's backbones are built from
 
 
