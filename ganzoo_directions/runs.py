@@ -605,8 +605,7 @@ def _execute_claimed(
     device: str,
     default_directions: int,
 ) -> RunOutcome | None:
-    run_dir = folder.path
-    reporter = request.settings.reporter
+    """The run in its named stages: build, settle the settings, resume or start, train, write."""
     generator = build_generator(
         request.generator,
         weights=request.weights,
@@ -616,76 +615,120 @@ def _execute_claimed(
     )
     method = build_method(request.method, request.params)
     if not request.settings.resume:
-        recommended = method.recommended_settings(generator)
-        unknown = set(recommended) - set(RunSettings.names(RESULT))
-        if unknown:
-            raise GanzooError(
-                f"method {method.name!r} recommends settings that do not exist: {sorted(unknown)}"
-            )
-        for name, value in recommended.items():
-            problem = recommended_problem(name, value)
-            if problem:
-                label = get_registry().method(request.method).plugin.label
-                raise PluginBehaviourError(
-                    f"method {method.name!r} from {label} recommends {name} {value!r} for "
-                    f"{generator.name}: {problem}"
-                )
-        taken = {name: value for name, value in recommended.items() if name not in request.given}
-        for name, value in taken.items():
-            setattr(request.settings, name, value)
-        if taken:
-            said = ", ".join(
-                f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
-                for name, value in taken.items()
-            )
-            reporter.message(f"{method.name} recommends for {generator.name}: {said} (flags given win)")
-    if request.settings.num_directions <= 0:
-        request.settings.num_directions = min(default_directions, generator.max_directions)
-    if not method.trained:
-        request.settings.steps = 0  # closed form: no training steps
-        request.settings.resume = False  # nothing to resume: it is computed again
-    elif request.settings.steps <= 0:
-        request.settings.steps = generator.recommended_steps
+        _take_recommendations(request, method, generator)
+    _fill_defaults(request, method, generator, default_directions)
     if request.settings.resume:
-        step = folder.checkpoint_step()
-        finished = _finished_set(run_dir) if step is None else None
-        if finished is not None:  # a finished run whose checkpoint.pt was deleted
-            if request.settings.steps > finished:
-                raise RunFolderError(
-                    f"{run_dir} finished {finished} steps but its {CHECKPOINT_NAME} is gone, so it cannot "
-                    f"train to {request.settings.steps}; its set is kept as it is (start a new run to "
-                    "train longer)"
-                )
-            return _finish_traversal(folder, generator, reporter)
-        if step is None:  # stopped before its first checkpoint: start again
-            with_changes = f" with {'; '.join(request.changed)}" if request.changed else ""
-            reporter.message(f"no checkpoint yet: starting the run again from step 0{with_changes}")
-            request.settings.resume = False
-            if rank == 0:
-                (run_dir / LOG_NAME).unlink(missing_ok=True)
-        elif step > request.settings.steps:
-            raise RunFolderError(
-                f"the checkpoint in {run_dir} is at step {step}, past the {request.settings.steps} "
-                "steps asked for; a run cannot be shortened"
-            )
-        elif step == request.settings.steps and (run_dir / FILE_NAME).is_file():
-            return _finish_traversal(folder, generator, reporter)
+        finished = _resolve_resume(folder, request, generator, rank)
+        if finished is not None:
+            return finished
     settings = replace(request.settings, device=device)
+    result, settings = _train(folder, request, method, generator, settings, rank)
+    if result is None:  # data-parallel training: rank 0 evaluates and writes
+        return None
+    return _write_outputs(folder, request, method, generator, result, settings)
+
+
+def _plugin_label(request: RunRequest) -> str:
+    return get_registry().method(request.method).plugin.label
+
+
+def _take_recommendations(request: RunRequest, method: DirectionMethod, generator: GeneratorAdapter) -> None:
+    """Fill the settings the user did not give from ``method.recommended_settings(generator)``, each
+    value checked first, and say which were taken."""
+    recommended = method.recommended_settings(generator)
+    unknown = set(recommended) - set(RunSettings.names(RESULT))
+    if unknown:
+        raise GanzooError(f"method {method.name!r} recommends settings that do not exist: {sorted(unknown)}")
+    for name, value in recommended.items():
+        problem = recommended_problem(name, value)
+        if problem:
+            raise PluginBehaviourError(
+                f"method {method.name!r} from {_plugin_label(request)} recommends {name} {value!r} for "
+                f"{generator.name}: {problem}"
+            )
+    taken = {name: value for name, value in recommended.items() if name not in request.given}
+    for name, value in taken.items():
+        setattr(request.settings, name, value)
+    if taken:
+        said = ", ".join(
+            f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+            for name, value in taken.items()
+        )
+        request.settings.reporter.message(
+            f"{method.name} recommends for {generator.name}: {said} (flags given win)"
+        )
+
+
+def _fill_defaults(
+    request: RunRequest, method: DirectionMethod, generator: GeneratorAdapter, default_directions: int
+) -> None:
+    """K and the steps where neither the user nor the method chose them; closed form trains nothing."""
+    settings = request.settings
+    if settings.num_directions <= 0:
+        settings.num_directions = min(default_directions, generator.max_directions)
+    if not method.trained:
+        settings.steps = 0  # closed form: no training steps
+        settings.resume = False  # nothing to resume: it is computed again
+    elif settings.steps <= 0:
+        settings.steps = generator.recommended_steps
     if settings.num_directions > generator.max_directions:
         raise GanzooError(
             f"generator {generator.name!r} allows at most {generator.max_directions} directions, "
             f"asked for {settings.num_directions}"
         )
+
+
+def _resolve_resume(
+    folder: RunFolder, request: RunRequest, generator: GeneratorAdapter, rank: int
+) -> RunOutcome | None:
+    """Where a resumed run stands: the outcome when only its picture was missing; otherwise ``None``,
+    with ``settings.resume`` cleared for a run stopped before its first checkpoint (it starts again)."""
+    run_dir, settings, reporter = folder.path, request.settings, request.settings.reporter
+    step = folder.checkpoint_step()
+    finished = _finished_set(run_dir) if step is None else None
+    if finished is not None:  # a finished run whose checkpoint.pt was deleted
+        if settings.steps > finished:
+            raise RunFolderError(
+                f"{run_dir} finished {finished} steps but its {CHECKPOINT_NAME} is gone, so it cannot "
+                f"train to {settings.steps}; its set is kept as it is (start a new run to train longer)"
+            )
+        return _finish_traversal(folder, generator, reporter)
+    if step is None:  # stopped before its first checkpoint: start again
+        with_changes = f" with {'; '.join(request.changed)}" if request.changed else ""
+        reporter.message(f"no checkpoint yet: starting the run again from step 0{with_changes}")
+        settings.resume = False
+        if rank == 0:
+            (run_dir / LOG_NAME).unlink(missing_ok=True)
+    elif step > settings.steps:
+        raise RunFolderError(
+            f"the checkpoint in {run_dir} is at step {step}, past the {settings.steps} "
+            "steps asked for; a run cannot be shortened"
+        )
+    elif step == settings.steps and (run_dir / FILE_NAME).is_file():
+        return _finish_traversal(folder, generator, reporter)
+    return None
+
+
+def _train(
+    folder: RunFolder,
+    request: RunRequest,
+    method: DirectionMethod,
+    generator: GeneratorAdapter,
+    settings: RunSettings,
+    rank: int,
+) -> tuple[DiscoveryResult | None, RunSettings]:
+    """Record ``run.json``, run the method, and check what it returned (``None`` on ranks other than
+    0). Closed form may return its own count of directions: the settings then say so."""
     if rank == 0:
         text = request.to_json()
-        path = run_dir / RUN_FILE
+        path = folder.path / RUN_FILE
         if not path.is_file() or path.read_text() != text:  # a resume rewrites it only for more steps
             atomic_write_text(path, text)
         if method.trained and not settings.resume:
             note_shift_scale(generator, settings)
     result = method.discover(generator, settings)
-    if rank != 0:  # data-parallel training: rank 0 evaluates and writes
-        return None
+    if rank != 0:
+        return None, settings
     directions = getattr(result, "directions", None)
     if isinstance(result, DiscoveryResult) and torch.is_tensor(directions) and directions.is_floating_point():
         result.directions = directions.detach().float()  # float64 and half sets are stored as float32
@@ -693,15 +736,28 @@ def _execute_claimed(
         result, generator.latent_dim, settings.num_directions if method.trained else None
     )
     if problem:
-        label = get_registry().method(request.method).plugin.label
-        raise PluginBehaviourError(f"method {method.name!r} from {label}: {problem}; nothing was written")
+        raise PluginBehaviourError(
+            f"method {method.name!r} from {_plugin_label(request)}: {problem}; nothing was written"
+        )
     if not method.trained and len(result.directions) != settings.num_directions:
         settings = replace(settings, num_directions=len(result.directions))  # e.g. one per known factor
+    return result, settings
 
-    K = settings.num_directions
+
+def _write_outputs(
+    folder: RunFolder,
+    request: RunRequest,
+    method: DirectionMethod,
+    generator: GeneratorAdapter,
+    result: DiscoveryResult,
+    settings: RunSettings,
+) -> RunOutcome:
+    """The final RCA on fresh pairs (and the reconstructor), the set's metadata and ranking, the
+    direction file and ``traversal.png``."""
+    run_dir, K = folder.path, settings.num_directions
     metrics: dict[str, Any] = dict(result.metrics)
     dset = DirectionSet(result.directions, result.deformator)
-    dset.to(device)
+    dset.to(settings.device)
     if result.reconstructor is not None:
         metrics["rca"], per_direction = reconstructor_accuracy(
             generator,
@@ -746,7 +802,7 @@ def _execute_claimed(
             generator, dset, magnitude=settings.eps_max / 2, render_batch=settings.batch_size
         )
     if settings.resume:
-        _carry_over(run_dir, dset, reporter)
+        _carry_over(run_dir, dset, settings.reporter)
     dset.save(run_dir / FILE_NAME)
     traversal = run_dir / TRAVERSAL_FILE
     save_traversal(traversal, generator, dset, magnitude_range=settings.eps_max)
