@@ -1021,13 +1021,11 @@ def project(
     import torch
     from rich.console import Console
 
-    from .files import atomic_write_bytes
     from .options import parse_key_values
     from .progress import TaskBars
-    from .projection import LATENTS_FILE, image_files, load_image, save_latents
+    from .projection import image_files, load_image, write_projection
     from .projection import project as run_projection
     from .runs import build_generator, pick_device, quote
-    from .traversal import enlarge, grid_png
 
     files = image_files(images)
     if out.exists() and any(out.iterdir()):
@@ -1058,26 +1056,10 @@ def project(
         )
     if result.note:
         console.print(f"note: {result.note}")
-    spec = {
-        "generator": generator.describe(),
-        "images": [
-            {"source": str(f), "psnr": p, "distance": d}
-            for f, p, d in zip(files, result.psnr, result.distance, strict=True)
-        ],
-        "history": result.history,
-        "settings": result.settings,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    save_latents(out / LATENTS_FILE, result.latents, spec)
-    pairs = torch.stack(
-        [enlarge(targets, 96).cpu(), enlarge(result.renders, 96).cpu()], dim=1
-    )  # (N, 2, C, H, W)
-    atomic_write_bytes(
-        out / "projection.png", grid_png(pairs, [f.name[:12] for f in files], ["target", "render"])
-    )
+    latents_file, _ = write_projection(out, generator, files, targets, result)
     mean_psnr = sum(result.psnr) / len(result.psnr)
     click.echo(
-        f"{len(files)} latent(s) in {out / LATENTS_FILE}; PSNR {mean_psnr:.1f} dB (mean), loss {result.loss}"
+        f"{len(files)} latent(s) in {latents_file}; PSNR {mean_psnr:.1f} dB (mean), loss {result.loss}"
     )
     click.echo(f"next: zoo-dirs edit DIRECTIONS --latents {quote(out)} --apply 0=2 --out edited.png")
 

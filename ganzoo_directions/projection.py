@@ -293,3 +293,39 @@ def check_latents_generator(
         problems.append(f"latent dimension {latents.shape[1]} (this is {generator.latent_dim})")
     if problems:
         raise DirectionFileError(f"{where}: latents were projected for " + ", ".join(problems))
+
+
+PICTURE_FILE = "projection.png"  # each row: target | render
+
+
+def write_projection(
+    out: str | os.PathLike,
+    generator: GeneratorAdapter,
+    sources: Sequence[Path],
+    targets: torch.Tensor,
+    result: Projection,
+) -> tuple[Path, Path]:
+    """Write a projection's outputs into the folder ``out`` (created): ``latents.safetensors`` (the
+    latents, the generator they belong to, each image's source, PSNR and distance, the loss history
+    and the settings; what ``zoo-dirs edit --latents`` reads) and ``projection.png`` (each row the
+    ``(N, C, H, W)`` target beside its render). Both atomically. Returns their paths."""
+    from .traversal import enlarge, grid_png
+
+    out = Path(out)
+    spec = {
+        "generator": generator.describe(),
+        "images": [
+            {"source": str(f), "psnr": p, "distance": d}
+            for f, p, d in zip(sources, result.psnr, result.distance, strict=True)
+        ],
+        "history": result.history,
+        "settings": result.settings,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_latents(out / LATENTS_FILE, result.latents, spec)
+    pairs = torch.stack(
+        [enlarge(targets, 96).cpu(), enlarge(result.renders, 96).cpu()], dim=1
+    )  # (N, 2, C, H, W)
+    picture = out / PICTURE_FILE
+    atomic_write_bytes(picture, grid_png(pairs, [f.name[:12] for f in sources], ["target", "render"]))
+    return out / LATENTS_FILE, picture
