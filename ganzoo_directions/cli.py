@@ -1733,13 +1733,13 @@ def benchmark(
     Resumable: finished cells are reused, interrupted ones resume from their checkpoint.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .benchmark import BenchmarkPlan, Variant, run_benchmark
     from .evaluation import EvalOptions
     from .options import parse_key_values
     from .plugins import get_registry
     from .pretrained import choose, normalise
+    from .progress import CellsBar
     from .runs import pick_device
 
     weights = normalise(weights)
@@ -1777,22 +1777,7 @@ def benchmark(
         f"[bold]zoo-dirs benchmark[/]: {len(rows)} rows x {len(seeds)} seeds on {gen_name}, "
         f"device {device}, folder {out}"
     )
-    with Progress(
-        TextColumn("[bold]benchmark"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("", total=len(plan.cells()))
-
-        def progress(text: str) -> None:
-            bar.update(task, description=text, advance=1 if text.startswith("done") else 0)
-            if not console.is_terminal:
-                console.print(text, highlight=False)
-
+    with CellsBar(console, len(plan.cells())) as progress:
         summary = run_benchmark(plan, progress=progress)
     click.echo(summary["markdown"])
     click.echo(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'results.png'}")

@@ -237,3 +237,36 @@ class TaskBars:
     def __call__(self, label: str, total: int) -> Callable[[int], None]:
         task = self.progress.add_task(label, total=total)
         return lambda n: self.progress.advance(task, n)
+
+
+class CellsBar:
+    """The benchmark's bar over its grid cells: ``with CellsBar(console, total) as progress:`` gives the
+    ``progress(text)`` callback :func:`ganzoo_directions.benchmark.run_benchmark` calls; a text that
+    starts with "done" advances it. Off a terminal each text is printed as a line instead."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.bar = Progress(
+            TextColumn("[bold]benchmark"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self) -> Callable[[str], None]:
+        self.bar.__enter__()
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def update(self, text: str) -> None:
+        self.bar.update(self.task, description=text, advance=1 if text.startswith("done") else 0)
+        if not self.console.is_terminal:
+            self.console.print(text, highlight=False)
