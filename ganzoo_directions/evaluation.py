@@ -244,7 +244,7 @@ def evaluate(
         if readout is None or readout.labelled is None:
             results["protocol_note"] = f"generator {generator.name!r} has no labelled real images"
         else:
-            from .protocol import protocol_scores
+            from .mig_dci import protocol_scores
 
             top = options.protocol_top or len(readout.names)
             scores = protocol_scores(

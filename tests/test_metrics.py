@@ -23,7 +23,7 @@ from ganzoo_directions.metrics import (
     reconstructor_accuracy,
     trimmed_mean,
 )
-from ganzoo_directions.protocol import dci, mig, protocol_scores
+from ganzoo_directions.mig_dci import dci, mig, protocol_scores
 from ganzoo_directions.ranking import rank_by_image_change, spearman
 from ganzoo_directions.runs import build_generator, build_method
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganzoo_directions.protocol import dci, mig
+from ganzoo_directions.mig_dci import dci, mig
 from ganzoo_directions.runs import build_generator
 from ganzoo_directions.weights import sha256_file
 
