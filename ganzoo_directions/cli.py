@@ -549,14 +549,9 @@ def discover(
     gen_opts = parse_key_values(gen_options, flag="--gen-option")
     method_params = parse_key_values(params, flag="--param")
     weights = normalise(weights)  # a path is recorded absolute: the run can be read from anywhere
+    parsed = {"gen_options": gen_opts, "params": method_params, "weights": weights}
+    given = _given_on_command_line(ctx, parsed)  # {run field: (flag, value)} the user typed
     if resume:
-        parsed = {"gen_options": gen_opts, "params": method_params, "weights": weights}
-        given = {
-            RESUME_FIELDS[param.name]: (param.opts[0], parsed.get(param.name, ctx.params[param.name]))
-            for param in ctx.command.params
-            if param.name in RESUME_FIELDS
-            and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
-        }
         request = resume_request(out, given)
     else:
         settings = RunSettings(
@@ -578,14 +573,9 @@ def discover(
             compile=compile_,
             grad_checkpoint=grad_checkpoint,
         )
-        given = frozenset(
-            RESUME_FIELDS[param.name]
-            for param in ctx.command.params
-            if param.name in RESUME_FIELDS
-            and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
-        )  # the settings the user chose: the method's recommendations fill the others
+        chosen = frozenset(given)  # the settings the user chose: the method's recommendations fill the others
         request = RunRequest(
-            gen_name, method_name, gen_opts, weights, method_params, settings, given, random_weights
+            gen_name, method_name, gen_opts, weights, method_params, settings, chosen, random_weights
         )
     if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
         execute(request, device=device, default_directions=DEFAULT_DIRECTIONS)
@@ -618,6 +608,17 @@ def discover(
         sys.exit(130)
     with contextlib.suppress(OSError):  # a closed pipe (`| head`) does not fail a finished run
         _print_summary(console, outcome)
+
+
+def _given_on_command_line(ctx: click.Context, parsed: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """``{run field: (flag, value)}`` for each of discover's run options typed on the command line
+    (not defaulted); ``parsed`` holds the values of options parsed after click (``-g``, ``-p``)."""
+    return {
+        RESUME_FIELDS[param.name]: (param.opts[0], parsed.get(param.name, ctx.params[param.name]))
+        for param in ctx.command.params
+        if param.name in RESUME_FIELDS
+        and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
+    }
 
 
 def _init_distributed(device: str) -> tuple[str, int]:
