@@ -224,7 +224,10 @@ def evaluate(
     readout = generator.factor_readout() if {"factors", "mig", "dci"} & set(options.metrics) else None
     if "factors" in options.metrics:
         if readout is None:
-            results["factors_note"] = f"generator {generator.name!r} has no known factors"
+            results["factors_note"] = (
+                f"generator {generator.name!r} has no known factors here (the embedded GANs' are read "
+                "by their renderers' plugins: the generator plugin's [factors] extra installs them)"
+            )
         else:
             from .factors import factor_scores
 
