@@ -9,6 +9,7 @@ from __future__ import annotations
 GENERATOR = "sngan-sprites"  # the embedded GAN: works offline, its true factors are known
 METHOD = "centroid-ortho"  # the paper's centroid made rigid and local (docs/results.md section 7)
 NUM_DIRECTIONS = 128  # K, capped at the generator's maximum (its latent dimension)
+STEPS = 200_000  # the paper's training length; a generator's recommended_steps overrides it
 BATCH_SIZE = 32
 LR = 1e-4  # Adam, deformator and reconstructor
 EPS_MAX = 6.0  # eps ~ U[-eps_max, eps_max] ...

@@ -149,7 +149,7 @@ class GeneratorAdapter(nn.Module, abc.ABC):
     summary: ClassVar[str] = ""
     options: ClassVar[Mapping[str, Option]] = {}
     latent_spaces: ClassVar[tuple[str, ...]] = ("z",)
-    recommended_steps: ClassVar[int] = 200_000
+    recommended_steps: ClassVar[int] = defaults.STEPS
     takes_weights: ClassVar[bool] = False
     needs_weights: ClassVar[bool] = False
     pretrained: ClassVar[tuple[PretrainedWeights, ...]] = ()
@@ -466,7 +466,7 @@ class RunSettings:
     """
 
     num_directions: int = _setting(defaults.NUM_DIRECTIONS, RESULT)
-    steps: int = _setting(200_000, RESULT)
+    steps: int = _setting(defaults.STEPS, RESULT)
     batch_size: int = _setting(defaults.BATCH_SIZE, RESULT)
     lr: float = _setting(defaults.LR, RESULT)
     eps_max: float = _setting(defaults.EPS_MAX, RESULT)  # eps ~ U[-eps_max, eps_max] ...

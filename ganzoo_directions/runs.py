@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from . import __version__, pretrained
+from . import __version__, defaults, pretrained
 from .directions import FILE_NAME, DirectionSet
 from .errors import CheckpointError, GanzooError, HubError, PluginBehaviourError, RunFolderError
 from .files import RUN_FILE, TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
@@ -567,7 +567,7 @@ def execute(
     *,
     rca_pairs: int | None = None,
     device: str = "cpu",
-    default_directions: int = 128,
+    default_directions: int = defaults.NUM_DIRECTIONS,
 ) -> RunOutcome | None:
     """Run a discovery end to end and write the run folder (see the module docstring).
 
