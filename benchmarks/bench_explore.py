@@ -19,7 +19,7 @@ the loaded weights; later renders of it cost an update).
     python benchmarks/bench_explore.py                       # the shipped GAN, CPU, 1 and 8 samples
     python benchmarks/bench_explore.py --source runs/x --device cuda
     zoo-dirs discover --gen stylegan2 -g size=256 --random-weights --method sefa --out runs/sg256
-    python benchmarks/bench_explore.py --source runs/sg256 --samples 1,4 --repeats 3 --allow-mismatch
+    python benchmarks/bench_explore.py --source runs/sg256 --samples 1,4 --repeats 3
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument(
         "--allow-mismatch",
         action="store_true",
-        help="a set made on --random-weights (each build draws new weights): time it anyway",
+        help="time a set made for other weights than the generator finds (a set made before random "
+        "weights were seeded, say)",
     )
     args = parser.parse_args()
     device = pick_device(args.device)

@@ -116,6 +116,8 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+RANDOM_WEIGHTS_SEED = 0  # --random-weights: the untrained model is the same in every process
+
 #: the smallest value a method may recommend for each numeric setting (its type is the field's)
 RECOMMENDED_MINIMA = {"num_directions": 1, "steps": 1, "batch_size": 2, "lr": 0.0, "eps_max": 0.0}
 
@@ -156,7 +158,12 @@ def build_generator(
     cls = registered.cls
     choice = pretrained.choose(cls, weights, random_weights=random_weights)
     try:
-        generator = cls(weights=choice.source, **{**choice.options, **(options or {})})
+        # random weights are drawn from a fixed seed: the same untrained model in every process, so a
+        # set made on it can be traversed, explored and evaluated later (its fingerprint matches)
+        with torch.random.fork_rng(devices=[]):
+            if choice.random:
+                torch.manual_seed(RANDOM_WEIGHTS_SEED)
+            generator = cls(weights=choice.source, **{**choice.options, **(options or {})})
     except GanzooError as exc:
         same_kind = type(exc) if type(exc) in (GanzooError, CheckpointError, HubError) else GanzooError
         if choice.entry is not None:  # a registered checkpoint that could not be fetched

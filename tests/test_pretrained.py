@@ -15,7 +15,7 @@ import pytest
 from ganzoo_directions.directions import DirectionSet
 from ganzoo_directions.weights import sha256_file
 
-from .helpers import make_sngan, run_cli
+from .helpers import invoke, make_sngan, run_cli
 from .hub_server import WRITE_TOKEN, HubServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -206,3 +206,36 @@ def test_weights_paths_travel(tmp_path):
     wrong = run_cli("traverse", str(run), "--weights", str(theirs), "--out", "t.png", cwd=elsewhere)
     line = one_line_error(wrong)
     assert "direction set was made for weights" in line and sha256_file(theirs / "generator.pt")[:12] in line
+
+
+def test_random_weights_are_the_same_in_every_process_so_their_sets_can_be_read_later(tmp_path):
+    """An untrained model is drawn from a fixed seed (and leaves the caller's RNG alone): a set made
+    with --random-weights is traversed in a later process without a fingerprint mismatch."""
+    import torch
+
+    from ganzoo_directions.runs import build_generator
+
+    options = {"size": 32, "style_dim": 32, "n_mlp": 2, "max_channels": 32}
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    first = build_generator("stylegan2", options=options, random_weights=True)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's draws are not moved
+    second = build_generator("stylegan2", options=options, random_weights=True)
+    assert first.fingerprint == second.fingerprint
+    out = tmp_path / "run"
+    made = invoke(
+        "discover",
+        "--gen",
+        "stylegan2",
+        *[a for k, v in options.items() for a in ("-g", f"{k}={v}")],
+        "--random-weights",
+        "--method",
+        "sefa",
+        "--directions",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert made.returncode == 0, made.stderr
+    traversed = invoke("traverse", str(out), "--out", str(tmp_path / "t.png"))
+    assert traversed.returncode == 0, traversed.stderr
