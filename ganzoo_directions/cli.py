@@ -823,7 +823,11 @@ def traverse(
     help="Address to listen on (0.0.0.0 lets other machines in).",
 )
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=defaults.EXPLORE_PORT, show_default=True, help="Port."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=defaults.EXPLORE_PORT,
+    show_default=True,
+    help="Port (0: the first free one from 7860); a busy one is refused before anything loads.",
 )
 @click.option("--share", is_flag=True, help="Also open a public Gradio share link (off by default).")
 @click.option(
