@@ -264,14 +264,24 @@ class PluginHost:
         return rows + [dict(failure) for failure in self.failures]
 
 
+def _hook_names() -> list[str]:
+    return [name for name in dir(hookspecs) if name.startswith("register_")]
+
+
+def _closest_hook(name: str, cutoff: float) -> str | None:
+    """The hook a ``register...`` name that is no hook was probably meant to be, or ``None``."""
+    import difflib
+
+    if not name.startswith("register"):
+        return None
+    close = difflib.get_close_matches(name, _hook_names(), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def _unmarked_hook(plugin: Any) -> str | None:
     """What is wrong with a function pluggy would silently skip: a hook's name without ``@hookimpl``,
     or a name close to a hook's that is no hook (``register_generator``)."""
-    import difflib
-
-    from . import hookspecs
-
-    known = [name for name in dir(hookspecs) if name.startswith("register_")]
+    known = _hook_names()
     marker = f"{hookspecs.PROJECT_NAME}_impl"  # the attribute pluggy's HookimplMarker sets
     for name in dir(plugin):
         function = getattr(plugin, name, None)
@@ -282,26 +292,19 @@ def _unmarked_hook(plugin: Any) -> str | None:
                 f"{name} has no @hookimpl, so it would never be called "
                 "(from ganzoo_directions.hookspecs import hookimpl, and decorate it)"
             )
-        close = (
-            difflib.get_close_matches(name, known, n=1, cutoff=0.85) if name.startswith("register") else []
-        )
+        close = _closest_hook(name, cutoff=0.85)
         if close:
-            return f"{name} is no hook (did you mean {close[0]!r}?)"
+            return f"{name} is no hook (did you mean {close!r}?)"
     return None
 
 
 def _hook_hint(plugin: Any) -> str:
     """ " (did you mean 'register_generators'?)" for a hook implementation whose name is a typo."""
-    import difflib
-
-    from . import hookspecs
-
-    known = [name for name in dir(hookspecs) if name.startswith("register_")]
+    known = _hook_names()
     for name in dir(plugin):
-        if name.startswith("register") and name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            if close:
-                return f" (did you mean {close[0]!r}?)"
+        close = None if name in known else _closest_hook(name, cutoff=0.6)
+        if close:
+            return f" (did you mean {close!r}?)"
     return ""
 
 
