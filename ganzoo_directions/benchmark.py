@@ -26,18 +26,8 @@ from .evaluation import METRICS_FILE, EvalOptions, evaluate
 from .files import atomic_write_bytes, atomic_write_text
 from .interfaces import RunSettings
 from .runs import RUN_FILE, RunRequest, execute, resume_request
+from .settings import VARIANT_SETTINGS
 
-#: run settings a variant may set, and their types
-SETTING_KEYS: dict[str, type] = {
-    "steps": int,
-    "lr": float,
-    "eps_max": float,
-    "eps_min": float,
-    "batch_size": int,
-    "num_directions": int,
-    "reconstructor": str,
-    "reconstructor_size": int,
-}
 #: the scores a benchmark reports by default, in table order
 DEFAULT_METRICS = defaults.BENCHMARK_METRICS
 
@@ -54,7 +44,7 @@ class Variant:
     @classmethod
     def parse(cls, text: str) -> Variant:
         """``METHOD`` or ``LABEL=METHOD[:KEY=VALUE,...]``; keys are run settings (see
-        :data:`SETTING_KEYS`) or the method's hyper-parameters."""
+        :data:`VARIANT_SETTINGS`) or the method's hyper-parameters."""
         label, sep, rest = text.partition("=")
         if not sep:
             label, rest = text, text
@@ -69,11 +59,11 @@ class Variant:
             if not eq:
                 raise GanzooError(f"bad variant {text!r}: {pair!r} is not KEY=VALUE")
             key = key.strip().replace("-", "_")
-            if key in SETTING_KEYS:
+            if key in VARIANT_SETTINGS:
                 try:
-                    settings[key] = SETTING_KEYS[key](value)
+                    settings[key] = VARIANT_SETTINGS[key](value)
                 except ValueError:
-                    kind = SETTING_KEYS[key].__name__
+                    kind = VARIANT_SETTINGS[key].__name__
                     raise GanzooError(f"bad variant {text!r}: {key} must be of type {kind}") from None
             else:
                 params[key] = value.strip()
@@ -144,7 +134,7 @@ def run_benchmark(
     reporter_for: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """Train and score every cell of ``plan`` (reusing finished work), then write the table."""
-    from .interfaces import SilentReporter
+    from .settings import SilentReporter
 
     plan.out.mkdir(parents=True, exist_ok=True)
     folders: dict[str, list[Path]] = {}

@@ -15,6 +15,7 @@ import click
 
 from . import __version__, defaults
 from .errors import GanzooError
+from .settings import VARIANT_SETTINGS, RunSettings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULT_DIRECTIONS = defaults.NUM_DIRECTIONS
@@ -27,7 +28,8 @@ WIDE_LIST = 140
 SEED = click.IntRange(min=0, max=2**63 - 1)
 
 
-#: discover's parameters that a resume reconciles with run.json -> the request / settings field
+#: discover's parameters that a resume reconciles with run.json -> the request field; the run
+#: settings (RunSettings.flags()) are parameters of their own name
 RESUME_FIELDS = {
     "gen_name": "generator",
     "method_name": "method",
@@ -35,22 +37,6 @@ RESUME_FIELDS = {
     "params": "params",
     "weights": "weights",
     "random_weights": "random_weights",
-    "steps": "steps",
-    "num_directions": "num_directions",
-    "batch": "batch_size",
-    "seed": "seed",
-    "lr": "lr",
-    "eps_max": "eps_max",
-    "eps_min": "eps_min",
-    "reconstructor": "reconstructor",
-    "reconstructor_size": "reconstructor_size",
-    "checkpoint_every": "checkpoint_every",
-    "log_every": "log_every",
-    "rca_pairs": "rca_pairs",
-    "channels_last": "channels_last",
-    "amp": "amp",
-    "compile_": "compile",
-    "grad_checkpoint": "grad_checkpoint",
 }
 OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory", "failed to allocate")
 #: what to lower when a command runs out of memory: the options that ask for it
@@ -216,6 +202,46 @@ set_weights_option = click.option(
 )
 
 
+def run_setting_options(command: Any) -> Any:
+    """discover's option for each run setting that has a :class:`~.interfaces.Flag`, generated from
+    :class:`~.interfaces.RunSettings` (its help, bounds and default declared there only)."""
+    from dataclasses import fields
+
+    defaults_of = {f.name: f.default for f in fields(RunSettings)}
+    for name, flag in reversed(RunSettings.flags().items()):  # decorators apply bottom-up
+        default = defaults_of[name]
+        kind: Any
+        if flag.choices is not None:
+            kind = click.Choice(flag.choices)
+        elif isinstance(default, bool):
+            kind = None
+        elif isinstance(default, float):
+            kind = FiniteFloatRange(min=flag.low, max=flag.high, min_open=flag.low_open)
+        else:
+            kind = click.IntRange(min=flag.low, max=flag.high, min_open=flag.low_open)
+        help_text = flag.help
+        if flag.recommended:
+            help_text += " " + RECOMMENDED.format(plain=flag.unset or default)
+        elif flag.unset:
+            help_text += f" [default: {flag.unset}]"
+        shown = not (flag.recommended or flag.unset)
+        if isinstance(default, bool) and default:  # on unless turned off
+            names = (f"{flag.name}/--no-{flag.name[2:]}", name)
+            command = click.option(*names, default=True, show_default=True, help=help_text)(command)
+        elif isinstance(default, bool):
+            command = click.option(flag.name, name, is_flag=True, help=help_text)(command)
+        else:
+            command = click.option(
+                flag.name,
+                name,
+                type=kind,
+                default=None if flag.unset else default,
+                show_default=shown,
+                help=help_text,
+            )(command)
+    return command
+
+
 def parse_direction_list(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> list[int | str] | None:
@@ -348,61 +374,7 @@ def plugins() -> None:
     help=f"Direction-finding method (see `zoo-dirs list`). [default: {DEFAULT_METHOD}; on --resume: "
     "the run's]",
 )
-@click.option(
-    "--steps",
-    type=click.IntRange(min=1, max=MAX_STEPS),
-    default=None,
-    help="Training steps; on --resume not fewer than already trained. [default: the generator's "
-    "recommended steps (sprites: 2000)]",
-)
-@click.option(
-    "--directions",
-    "num_directions",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of directions K. "
-    + RECOMMENDED.format(plain=f"{DEFAULT_DIRECTIONS}, capped at the latent dimension"),
-)
-@click.option(
-    "--batch", type=click.IntRange(min=2), default=defaults.BATCH_SIZE, show_default=True, help="Batch size."
-)
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
-@click.option(
-    "--lr",
-    type=FiniteFloatRange(min=0, min_open=True),
-    default=defaults.LR,
-    help="Adam learning rate of the deformator and the reconstructor. "
-    + RECOMMENDED.format(plain=defaults.LR),
-)
-@click.option(
-    "--eps-max",
-    type=FiniteFloatRange(min=0, min_open=True),
-    default=defaults.EPS_MAX,
-    help="Shift magnitudes are drawn from U[-eps-max, eps-max] ... "
-    + RECOMMENDED.format(plain=defaults.EPS_MAX),
-)
-@click.option(
-    "--eps-min",
-    type=FiniteFloatRange(min=0),
-    default=defaults.EPS_MIN,
-    show_default=True,
-    help="... with |eps| >= eps-min.",
-)
-@click.option(
-    "--reconstructor",
-    type=click.Choice(["auto", *defaults.RECONSTRUCTORS]),
-    default=defaults.RECONSTRUCTOR,
-    show_default=True,
-    help="auto: LeNet up to 64 px, ResNet-18 above; lenet-gn: LeNet without batch statistics; "
-    "siamese: sees only the change between the images, one feature per direction.",
-)
-@click.option(
-    "--reconstructor-size",
-    type=click.IntRange(min=0),
-    default=0,
-    help=f"Side in pixels the reconstructor sees; larger images are resized to it (anti-aliased). "
-    f"[default: {defaults.RECONSTRUCTOR_SIZE}]",
-)
+@run_setting_options
 @click.option(
     "-p",
     "--param",
@@ -429,60 +401,11 @@ def plugins() -> None:
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @device_option
-@click.option(
-    "--checkpoint-every",
-    type=click.IntRange(min=1),
-    default=defaults.CHECKPOINT_EVERY,
-    show_default=True,
-    help="Steps between checkpoints.",
-)
-@click.option(
-    "--log-every",
-    type=click.IntRange(min=1),
-    default=defaults.LOG_EVERY,
-    show_default=True,
-    help="Steps between log lines.",
-)
-@click.option(
-    "--rca-pairs",
-    type=click.IntRange(min=1),
-    default=defaults.RCA_PAIRS,
-    show_default=True,
-    help="Fresh pairs for the final RCA.",
-)
-@click.option(
-    "--channels-last/--no-channels-last",
-    default=True,
-    show_default=True,
-    help="Channels-last memory format for the convolutions (faster on CPU and GPU).",
-)
-@click.option(
-    "--amp",
-    type=click.Choice(defaults.AMP_MODES),
-    default="auto",
-    show_default=True,
-    help="Mixed precision of generator and reconstructor (auto: bf16 on CUDA, off on CPU); losses stay fp32.",
-)
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the reconstructor and the render.")
-@click.option(
-    "--grad-checkpoint",
-    is_flag=True,
-    help="Recompute the generator's activations in backward: less memory, more time.",
-)
 @click.pass_context
 def discover(
     ctx: click.Context,
     gen_name: str | None,
     method_name: str | None,
-    steps: int | None,
-    num_directions: int | None,
-    batch: int,
-    seed: int,
-    lr: float,
-    eps_max: float,
-    eps_min: float,
-    reconstructor: str,
-    reconstructor_size: int,
     params: tuple[str, ...],
     gen_options: tuple[str, ...],
     weights: str | None,
@@ -490,13 +413,7 @@ def discover(
     out: Path | None,
     resume: bool,
     device: str,
-    checkpoint_every: int,
-    log_every: int,
-    rca_pairs: int,
-    channels_last: bool,
-    amp: str,
-    compile_: bool,
-    grad_checkpoint: bool,
+    **settings_given: Any,
 ) -> None:
     """Train a method on a generator and write a run folder with its direction set.
 
@@ -510,7 +427,6 @@ def discover(
     data-parallel: --batch is per process, and rank 0 writes. On the CPU it uses the cores other
     processes leave free (OMP_NUM_THREADS sets the threads).
     """
-    from .interfaces import RunSettings
     from .options import parse_key_values
     from .pretrained import normalise
     from .progress import console_reporter
@@ -524,7 +440,7 @@ def discover(
         resume_request,
     )
 
-    if eps_min >= eps_max:
+    if settings_given["eps_min"] >= settings_given["eps_max"]:
         raise click.BadParameter("--eps-min must be smaller than --eps-max", param_hint="--eps-min")
     device = pick_device(device)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # launched by torchrun
@@ -554,25 +470,8 @@ def discover(
     if resume:
         request = resume_request(out, given)
     else:
-        settings = RunSettings(
-            num_directions=num_directions or 0,
-            steps=steps or 0,
-            batch_size=batch,
-            lr=lr,
-            eps_max=eps_max,
-            eps_min=eps_min,
-            seed=seed,
-            run_dir=out,
-            checkpoint_every=checkpoint_every,
-            log_every=log_every,
-            rca_pairs=rca_pairs,
-            reconstructor=reconstructor,
-            reconstructor_size=reconstructor_size,
-            channels_last=channels_last,
-            amp=amp,
-            compile=compile_,
-            grad_checkpoint=grad_checkpoint,
-        )
+        # an unset flag not given: 0, "chosen when the run starts" (Flag.unset)
+        settings = RunSettings(run_dir=out, **{k: 0 if v is None else v for k, v in settings_given.items()})
         chosen = frozenset(given)  # the settings the user chose: the method's recommendations fill the others
         request = RunRequest(
             gen_name, method_name, gen_opts, weights, method_params, settings, chosen, random_weights
@@ -613,10 +512,11 @@ def discover(
 def _given_on_command_line(ctx: click.Context, parsed: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     """``{run field: (flag, value)}`` for each of discover's run options typed on the command line
     (not defaulted); ``parsed`` holds the values of options parsed after click (``-g``, ``-p``)."""
+    fields = {**RESUME_FIELDS, **{name: name for name in RunSettings.flags()}}
     return {
-        RESUME_FIELDS[param.name]: (param.opts[0], parsed.get(param.name, ctx.params[param.name]))
+        fields[param.name]: (param.opts[0], parsed.get(param.name, ctx.params[param.name]))
         for param in ctx.command.params
-        if param.name in RESUME_FIELDS
+        if param.name in fields
         and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
     }
 
@@ -1637,8 +1537,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     multiple=True,
     metavar="LABEL=METHOD:KEY=VALUE,...",
     help="An extra row (repeatable): a method with other hyper-parameters or run settings "
-    "(steps, lr, eps_max, eps_min, batch_size, num_directions, reconstructor), e.g. "
-    "'centroid-eps2=centroid:eps_max=2'.",
+    f"({', '.join(VARIANT_SETTINGS)}), e.g. 'centroid-eps2=centroid:eps_max=2'.",
 )
 @click.option(
     "--seeds",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -20,11 +20,13 @@ from torch import nn
 from . import defaults
 from .errors import GanzooError
 from .options import Option, parse_options
+from .settings import Flag, Reporter, RunSettings
 
 __all__ = [
     "DirectionMethod",
     "DiscoveryResult",
     "FactorReadout",
+    "Flag",
     "GeneratorAdapter",
     "KnownFactors",
     "Option",
@@ -411,97 +413,6 @@ class GeneratorAdapter(nn.Module, abc.ABC):
             "latent_dim": self.latent_dim,
             "image_size": self.image_size,
         }
-
-
-class Reporter(Protocol):
-    """Receives progress from a running discovery (the CLI draws it; tests ignore it)."""
-
-    def start(self, total_steps: int, first_step: int) -> None:
-        """Training is about to run steps ``first_step .. total_steps - 1``."""
-
-    def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
-        """Step ``step`` finished; ``stats`` (averaged losses, running RCA) when it was a log step."""
-
-    def message(self, text: str) -> None:
-        """A line for the user."""
-
-    def finish(self) -> None:
-        """Training ended (normally or not)."""
-
-
-class SilentReporter:
-    """A :class:`Reporter` that shows nothing."""
-
-    def start(self, total_steps: int, first_step: int) -> None:
-        pass
-
-    def advance(self, step: int, stats: Mapping[str, float] | None) -> None:
-        pass
-
-    def message(self, text: str) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-
-#: what a :class:`RunSettings` field is, in its ``metadata["role"]``
-RESULT, SCHEDULE, PERFORMANCE, RUNTIME = "result", "schedule", "performance", "runtime"
-
-
-def _setting(default: Any, role: str) -> Any:
-    return field(default=default, metadata={"role": role})
-
-
-@dataclass
-class RunSettings:
-    """The settings every discovery run shares (the paper's defaults where it gives them; the
-    values live in :mod:`ganzoo_directions.defaults`).
-
-    Each field has a role (``dataclasses.fields(RunSettings)[i].metadata["role"]``), the one place
-    that decides where it goes: ``result`` fields define what a run computes (recorded in direction
-    files; a resume must keep them), ``schedule`` fields when it logs and checkpoints, ``performance``
-    fields how the step executes (speed and float rounding, not the method), and ``runtime`` fields
-    belong to this process only (never saved).
-    """
-
-    num_directions: int = _setting(defaults.NUM_DIRECTIONS, RESULT)
-    steps: int = _setting(defaults.STEPS, RESULT)
-    batch_size: int = _setting(defaults.BATCH_SIZE, RESULT)
-    lr: float = _setting(defaults.LR, RESULT)
-    eps_max: float = _setting(defaults.EPS_MAX, RESULT)  # eps ~ U[-eps_max, eps_max] ...
-    eps_min: float = _setting(defaults.EPS_MIN, RESULT)  # ... with |eps| >= eps_min
-    seed: int = _setting(defaults.SEED, RESULT)
-    device: str = _setting("cpu", RUNTIME)
-    run_dir: Path | None = _setting(None, RUNTIME)  # noqa: RUF009 (a field() with metadata)
-    resume: bool = _setting(False, RUNTIME)
-    checkpoint_every: int = _setting(defaults.CHECKPOINT_EVERY, SCHEDULE)
-    log_every: int = _setting(defaults.LOG_EVERY, SCHEDULE)
-    rca_pairs: int = _setting(defaults.RCA_PAIRS, SCHEDULE)  # fresh pairs of the RCA measured at the end
-    reconstructor: str = _setting(defaults.RECONSTRUCTOR, RESULT)
-    #: side R sees: larger images are resized (anti-aliased) to it; 0 = defaults.RECONSTRUCTOR_SIZE
-    reconstructor_size: int = _setting(0, RESULT)
-    channels_last: bool = _setting(True, PERFORMANCE)  # channels-last convolutions (faster on CPU and GPU)
-    amp: str = _setting("auto", PERFORMANCE)  # "auto": bf16 autocast on CUDA, off on CPU; "bf16"; "off"
-    compile: bool = _setting(False, PERFORMANCE)  # torch.compile the reconstructor and the render
-    grad_checkpoint: bool = _setting(False, PERFORMANCE)  # recompute activations in backward (less memory)
-    reporter: Reporter = field(default_factory=SilentReporter, metadata={"role": RUNTIME})
-
-    @classmethod
-    def names(cls, *roles: str) -> tuple[str, ...]:
-        """The fields with one of ``roles``, in declaration order."""
-        return tuple(f.name for f in fields(cls) if f.metadata["role"] in roles)
-
-    def _values(self, *roles: str) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.names(*roles)}
-
-    def describe(self) -> dict[str, Any]:
-        """The settings that define the result (for metadata and resume checks)."""
-        return self._values(RESULT)
-
-    def saved(self) -> dict[str, Any]:
-        """What ``run.json`` keeps: every field but the runtime ones."""
-        return self._values(RESULT, SCHEDULE, PERFORMANCE)
 
 
 @dataclass

@@ -37,21 +37,12 @@ from . import __version__, defaults, pretrained
 from .directions import FILE_NAME, DirectionSet
 from .errors import CheckpointError, GanzooError, HubError, PluginBehaviourError, RunFolderError
 from .files import RUN_FILE, TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
-from .interfaces import (
-    PERFORMANCE,
-    RESULT,
-    SCHEDULE,
-    DirectionMethod,
-    DiscoveryResult,
-    GeneratorAdapter,
-    RunSettings,
-    images_problem,
-    result_problem,
-)
+from .interfaces import DirectionMethod, DiscoveryResult, GeneratorAdapter, images_problem, result_problem
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
 from .safe_text import has_control, plain
+from .settings import PERFORMANCE, RESULT, SCHEDULE, RunSettings
 from .training import CHECKPOINT_NAME, LOG_NAME, TrainedMethod, distributed_context
 from .traversal import save_traversal
 

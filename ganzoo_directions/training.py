@@ -32,15 +32,9 @@ from torch.utils.checkpoint import checkpoint
 from .deformators import DEFORMATORS, INITS, Deformator, build_deformator, sample_magnitudes
 from .errors import GanzooError, RunFolderError, TrainingDivergedError
 from .files import atomic_torch_save, atomic_write_bytes
-from .interfaces import (
-    DirectionMethod,
-    DiscoveryResult,
-    GeneratorAdapter,
-    Option,
-    RunSettings,
-    SilentReporter,
-)
+from .interfaces import DirectionMethod, DiscoveryResult, GeneratorAdapter, Option
 from .reconstructors import build_reconstructor, choose_reconstructor, input_size
+from .settings import RunSettings, SilentReporter
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"

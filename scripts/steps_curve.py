@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 from ganzoo_directions import defaults
-from ganzoo_directions.benchmark import SETTING_KEYS
 from ganzoo_directions.directions import FILE_NAME
 from ganzoo_directions.evaluation import RECONSTRUCTOR_FILE, EvalOptions, evaluate
-from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.runs import RUN_FILE, RunRequest, execute, pick_device
+from ganzoo_directions.settings import VARIANT_SETTINGS, RunSettings
 
 
 def main() -> None:
@@ -42,8 +41,8 @@ def main() -> None:
     device = pick_device(args.device)
     pairs = dict(pair.split("=", 1) for pair in args.param)
     # run settings (batch_size, lr, ...) as `zoo-dirs benchmark --variant` takes them; the rest: -p
-    chosen = {key: SETTING_KEYS[key](value) for key, value in pairs.items() if key in SETTING_KEYS}
-    params = {key: value for key, value in pairs.items() if key not in SETTING_KEYS}
+    chosen = {key: VARIANT_SETTINGS[key](value) for key, value in pairs.items() if key in VARIANT_SETTINGS}
+    params = {key: value for key, value in pairs.items() if key not in VARIANT_SETTINGS}
     milestones = [int(m) for m in args.milestones.split(",")]
     metrics_wanted = tuple(m for m in args.metrics.split(",") if m)
     rows = []

@@ -51,3 +51,27 @@ def test_the_core_imports_form_no_circle_but_the_one_the_architecture_names():
     in_circles = {module for module in graph if module in reachable(module)}
     assert in_circles <= {"directions", "hub"}, sorted(in_circles)  # DirectionSet.from_pretrained/push_to_hub
     assert "directions ↔ hub" in ARCHITECTURE.read_text()
+
+
+def _layers() -> dict[str, int]:
+    """Each core module -> its layer in docs/architecture.md's "Layers" paragraph (0 = the bottom;
+    groups are separated by ';', and `cli` stands above the features it is listed with)."""
+    text = ARCHITECTURE.read_text()
+    paragraph = text[text.index("Imports run downwards:") :]
+    paragraph = paragraph[: paragraph.index("on top.")]
+    groups = paragraph.replace(" and `cli`", "; `cli`").split(";")
+    return {name: level for level, group in enumerate(groups) for name in re.findall(r"`([a-z_]+)`", group)}
+
+
+def test_no_core_module_imports_one_above_it():
+    layers = _layers()
+    graph = _core_imports()
+    assert set(graph) - {"__init__"} <= set(layers), sorted(set(graph) - set(layers) - {"__init__"})
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if module in layers and target in layers and layers[target] > layers[module]
+    )
+    assert len(set(layers.values())) >= 6  # the paragraph was read
+    assert upward == [], upward  # (directions <-> hub share a layer: the circle named above)
