@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
-from .compare import COLUMNS, Cell, Comparison, plot_png
+from .compare import Cell, Comparison, plot_png
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
 from .evaluation import METRICS_FILE, EvalOptions, evaluate
 from .files import atomic_write_bytes, atomic_write_text
 from .interfaces import RunSettings
+from .metric_table import COLUMNS, metric
 from .runs import RUN_FILE, RunRequest, execute, resume_request
 from .settings import VARIANT_SETTINGS
 
@@ -147,7 +148,7 @@ def run_benchmark(
             reporter = reporter_for(name) if reporter_for else SilentReporter()
             _train(plan, variant, seed, folder, reporter)
         done = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).is_file() else {}
-        missing = tuple(m for m in plan.metrics if not _has(done, m))
+        missing = tuple(m for m in plan.metrics if not metric(m).recorded_in(done))
         if missing:
             if progress:
                 progress(f"scoring {name}: {', '.join(missing)}")
@@ -156,35 +157,6 @@ def run_benchmark(
         if progress:
             progress(f"done {name}")
     return write_results(plan, folders)
-
-
-def _has(recorded: dict[str, Any], metric: str) -> bool:
-    """Whether ``metrics.json`` already holds ``metric`` (or says why it cannot)."""
-    keys = {
-        "factors": ("disentanglement", "factors_note"),
-        "mig": ("mig", "protocol_note"),
-        "dci": ("dci_disentanglement", "protocol_note"),
-        "rca": ("rca", "rca_note"),
-        "heldout_rca": ("heldout_rca",),
-        "ppl": ("ppl",),
-    }[metric]
-    return any(k in recorded for k in keys)
-
-
-#: table columns: metric key -> title (higher is better unless the title says otherwise)
-TABLE_COLUMNS = (
-    "disentanglement",
-    "completeness",
-    "mig",
-    "dci_disentanglement",
-    "dci_completeness",
-    "dci_informativeness",
-    "rca",
-    "heldout_rca",
-    "ppl",
-    "ranking_spearman_image_change",
-    "ranking_spearman_rca",
-)
 
 
 def write_results(plan: BenchmarkPlan, folders: dict[str, list[Path]]) -> dict[str, Any]:
@@ -199,13 +171,13 @@ def write_results(plan: BenchmarkPlan, folders: dict[str, list[Path]]) -> dict[s
             seeds.setdefault((label, plan.generator), []).append(spec.get("settings", {}).get("seed"))
             row = {"label": label, "folder": str(folder), "settings": spec.get("settings", {})}
             row["method"] = spec.get("method", {})
-            for key in TABLE_COLUMNS:
+            for key in COLUMNS:
                 value = metrics.get(key)
                 if isinstance(value, int | float):
                     cells.setdefault((label, plan.generator, key), Cell([])).values.append(float(value))
                     row[key] = value
             rows.append(row)
-    columns = [k for k in TABLE_COLUMNS if any(c[2] == k for c in cells)]
+    columns = [k for k in COLUMNS if any(c[2] == k for c in cells)]
     comparison = Comparison(list(folders), [plan.generator], columns, cells, seeds)
     summary = {
         "generator": plan.generator,
@@ -226,7 +198,7 @@ def write_results(plan: BenchmarkPlan, folders: dict[str, list[Path]]) -> dict[s
 
 
 def _markdown(comparison: Comparison, columns: Sequence[str]) -> str:
-    header = ["directions", *(COLUMNS[k][0] for k in columns)]
+    header = ["directions", *(COLUMNS[k].title for k in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in comparison.methods:
         values = []

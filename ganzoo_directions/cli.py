@@ -15,6 +15,8 @@ import click
 
 from . import __version__, defaults
 from .errors import GanzooError
+from .metric_table import NAMES
+from .metric_table import help_text as metric_help
 from .settings import VARIANT_SETTINGS, RunSettings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -131,7 +133,7 @@ class PluginName(click.ParamType):
 
 
 class MetricList(click.ParamType):
-    """``"rca,ppl"`` -> ``("rca", "ppl")``: known metric names (``defaults.METRICS``), at least one."""
+    """``"rca,ppl"`` -> ``("rca", "ppl")``: known metric names (``metric_table.NAMES``), at least one."""
 
     name = "metrics"
 
@@ -139,9 +141,9 @@ class MetricList(click.ParamType):
         if isinstance(value, tuple):
             return value
         chosen = tuple(m.strip() for m in str(value).split(",") if m.strip())
-        unknown = sorted(set(chosen) - set(defaults.METRICS))
+        unknown = sorted(set(chosen) - set(NAMES))
         if unknown or not chosen:
-            self.fail(f"unknown metrics {unknown}; valid: {', '.join(defaults.METRICS)}", param, ctx)
+            self.fail(f"unknown metrics {unknown}; valid: {', '.join(NAMES)}", param, ctx)
         return chosen
 
 
@@ -1327,7 +1329,7 @@ def export(source: str, out: Path, fmt: str | None, split: bool) -> None:
     type=MetricList(),
     default=",".join(defaults.EVAL_METRICS),
     show_default=True,
-    help=f"Comma-separated: {', '.join(defaults.METRICS)} (mig/dci: the encoder protocol).",
+    help=f"Comma-separated; {metric_help()}.",
 )
 @click.option(
     "--samples",
@@ -1574,7 +1576,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     type=MetricList(),
     default=",".join(defaults.BENCHMARK_METRICS),
     show_default=True,
-    help=f"Comma-separated: {', '.join(defaults.METRICS)}.",
+    help=f"Comma-separated; {metric_help()}.",
 )
 @click.option(
     "--samples",

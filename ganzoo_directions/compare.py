@@ -16,23 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .directions import FILE_NAME, DirectionSet
+from .metric_table import COLUMNS
 
 #: metric key -> (column title, higher is better)
-COLUMNS: dict[str, tuple[str, bool]] = {
-    "rca": ("RCA↑", True),
-    "heldout_rca": ("held-out RCA↑", True),
-    "ppl": ("PPL↓", False),
-    "ppl_latent": ("PPL per latent distance↓", False),
-    "disentanglement": ("factor D↑", True),
-    "completeness": ("factor C↑", True),
-    "coverage": ("coverage↑", True),
-    "mig": ("MIG↑", True),
-    "dci_disentanglement": ("DCI D↑", True),
-    "dci_completeness": ("DCI C↑", True),
-    "dci_informativeness": ("DCI I (R²)↑", True),
-    "ranking_spearman_image_change": ("ranking ρ (image change)↑", True),
-    "ranking_spearman_rca": ("ranking ρ (RCA)↑", True),
-}
 
 
 @dataclass
@@ -66,7 +52,7 @@ class Comparison:
     seeds: dict[tuple[str, str], list[Any]]
 
     def header(self) -> list[str]:
-        return ["method"] + [f"{g} {COLUMNS[m][0]}" for g in self.generators for m in self.metrics]
+        return ["method"] + [f"{g} {COLUMNS[m].title}" for g in self.generators for m in self.metrics]
 
     def rows(self) -> list[list[str]]:
         out = []
@@ -158,7 +144,7 @@ def plot_png(comparison: Comparison) -> bytes:
         cells = [comparison.cells.get((method, g, m)) for method in comparison.methods]
         top = max((c.mean + c.std for c in cells if c), default=1.0)
         top = top if top > 0 else 1.0
-        draw.text((x0, 2), f"{g} {COLUMNS[m][0]}", fill="black")
+        draw.text((x0, 2), f"{g} {COLUMNS[m].title}", fill="black")
         base = 20 + panel_h
         draw.line([(x0, base), (x0 + panel_w, base)], fill="black")
         for i, cell in enumerate(cells):

@@ -35,7 +35,6 @@ AMP_MODES = ("auto", "bf16", "off")
 
 # -- evaluation (``zoo-dirs evaluate``; :class:`ganzoo_directions.evaluation.EvalOptions`) ----------
 #: every metric `evaluate` and `benchmark` know (their homes: ganzoo_directions.evaluation)
-METRICS = ("rca", "heldout_rca", "ppl", "factors", "mig", "dci")
 EVAL_METRICS = ("rca", "ppl")
 EVAL_SAMPLES = 10_000  # pairs for RCA, samples for PPL (the paper's 10,000)
 EVAL_SEED = 1234

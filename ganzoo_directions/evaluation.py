@@ -23,13 +23,13 @@ from .directions import FILE_NAME, DirectionSet, update_file
 from .errors import DirectionFileError, GanzooError
 from .files import atomic_write_text, refuse_cache_write
 from .interfaces import GeneratorAdapter
+from .metric_table import NAMES
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
 from .reconstructors import build_reconstructor, choose_reconstructor, input_size
 from .runs import METRICS_FILE, RECONSTRUCTOR_FILE, generator_for
 from .training import adam
 
-METRICS = defaults.METRICS
 # the torchvision ImageNet weights LPIPS's backbones are built from
 
 
@@ -123,9 +123,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Compute ``options.metrics`` for the direction set in ``folder`` and record them there."""
 
-    unknown = sorted(set(options.metrics) - set(METRICS))
+    unknown = sorted(set(options.metrics) - set(NAMES))
     if unknown:
-        raise GanzooError(f"unknown metrics {unknown}; valid: {', '.join(METRICS)}")
+        raise GanzooError(f"unknown metrics {unknown}; valid: {', '.join(NAMES)}")
     refuse_cache_write(folder)  # before any work: the results could not be recorded
     dset = DirectionSet.load(folder, device=options.device)
     spec = dset.spec
