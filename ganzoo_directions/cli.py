@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -14,8 +13,25 @@ from typing import Any
 import click
 
 from . import __version__, defaults
+from .cli_options import (
+    SEED,
+    FiniteFloatRange,
+    MetricList,
+    PluginName,
+    SeedList,
+    allow_mismatch_option,
+    device_option,
+    gen_options_option,
+    key_values,
+    parse_direction_list,
+    parse_edits,
+    parse_labels,
+    random_weights_option,
+    run_setting_options,
+    set_weights_option,
+    weights_option,
+)
 from .errors import GanzooError
-from .metric_table import NAMES
 from .metric_table import help_text as metric_help
 from .settings import VARIANT_SETTINGS, RunSettings
 
@@ -26,8 +42,6 @@ DEFAULT_METHOD = defaults.METHOD
 MAX_STEPS = defaults.MAX_STEPS
 #: terminals narrower than this get `zoo-dirs list` as one block per entry instead of a table
 WIDE_LIST = 140
-#: every --seed: what torch's generators take (0 .. 2^63 - 1)
-SEED = click.IntRange(min=0, max=2**63 - 1)
 
 
 #: discover's parameters that a resume reconciles with run.json -> the request field; the run
@@ -86,176 +100,6 @@ class GanzooGroup(click.Group):
             raise click.ClickException(
                 f"out of memory: {advice}, or use a device with more memory ({_allocation(text)})"
             ) from None
-
-
-class FiniteFloatRange(click.FloatRange):
-    """A float range that also refuses NaN and infinity (which every comparison lets through)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        import math
-
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
-class PluginName(click.ParamType):
-    """A generator or method name: checked against the registry, listed on error, completed in shells."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.name = f"{kind}"
-
-    def _names(self) -> list[str]:
-        from .plugins import get_registry
-
-        registry = get_registry()
-        return list(registry.generators if self.kind == "generator" else registry.methods)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from .plugins import get_registry
-
-        try:
-            registry = get_registry()
-            (registry.generator if self.kind == "generator" else registry.method)(value)
-        except GanzooError as exc:  # unknown (the valid names listed), or registered by two plugins
-            self.fail(str(exc), param, ctx)
-        return value
-
-    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
-        from click.shell_completion import CompletionItem
-
-        try:
-            return [CompletionItem(n) for n in self._names() if n.startswith(incomplete)]
-        except GanzooError:
-            return []
-
-
-class MetricList(click.ParamType):
-    """``"rca,ppl"`` -> ``("rca", "ppl")``: known metric names (``metric_table.NAMES``), at least one."""
-
-    name = "metrics"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple:
-        if isinstance(value, tuple):
-            return value
-        chosen = tuple(m.strip() for m in str(value).split(",") if m.strip())
-        unknown = sorted(set(chosen) - set(NAMES))
-        if unknown or not chosen:
-            self.fail(f"unknown metrics {unknown}; valid: {', '.join(NAMES)}", param, ctx)
-        return chosen
-
-
-class SeedList(click.ParamType):
-    """``"0,1,2"`` -> ``[0, 1, 2]``: seeds as ``--seed`` takes them, at least one."""
-
-    name = "seeds"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list:
-        if isinstance(value, list):
-            return value
-        try:
-            seeds = [SEED.convert(s.strip(), param, ctx) for s in str(value).split(",") if s.strip()]
-        except click.BadParameter:
-            seeds = []
-        if not seeds:
-            self.fail(f"expected comma-separated seeds, e.g. 0,1,2, got {value!r}", param, ctx)
-        return seeds
-
-
-#: options several commands share, declared once
-device_option = click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto (cuda where available, else cpu), cpu, cuda, cuda:N or mps.",
-)
-allow_mismatch_option = click.option(
-    "--allow-mismatch",
-    is_flag=True,
-    help="Apply the set even if the generator's weights differ from those it was made for.",
-)
-#: how --help states a setting some methods recommend per generator (centroid-ortho, the default)
-RECOMMENDED = (
-    "[default: what the method recommends for the generator where it does (the default method does; "
-    "the run prints the values it took); else {plain}]"
-)
-#: commands that train: which generator weights
-weights_option = click.option(
-    "--weights",
-    default=None,
-    help="Generator weights: a registered name (zoo-dirs list), a local file or folder, or "
-    "hf:OWNER/NAME/FILE[@REVISION]. [default: the generator's default checkpoint, downloaded into "
-    "the Hugging Face cache; generators without one refuse]",
-)
-random_weights_option = click.option(
-    "--random-weights",
-    is_flag=True,
-    help="Train on an untrained (randomly initialised) generator: for tests and timing only. "
-    "Recorded in the run.",
-)
-#: commands that read a set: the user's copy of the generator's weights, checked by fingerprint
-set_weights_option = click.option(
-    "--weights",
-    default=None,
-    help="Your copy of the generator's weights, if not where the set says (a path, a registered "
-    "name or hf:...); checked against the fingerprint the set records.",
-)
-
-
-def run_setting_options(command: Any) -> Any:
-    """discover's option for each run setting that has a :class:`~.interfaces.Flag`, generated from
-    :class:`~.interfaces.RunSettings` (its help, bounds and default declared there only)."""
-    from dataclasses import fields
-
-    defaults_of = {f.name: f.default for f in fields(RunSettings)}
-    for name, flag in reversed(RunSettings.flags().items()):  # decorators apply bottom-up
-        default = defaults_of[name]
-        kind: Any
-        if flag.choices is not None:
-            kind = click.Choice(flag.choices)
-        elif isinstance(default, bool):
-            kind = None
-        elif isinstance(default, float):
-            kind = FiniteFloatRange(min=flag.low, max=flag.high, min_open=flag.low_open)
-        else:
-            kind = click.IntRange(min=flag.low, max=flag.high, min_open=flag.low_open)
-        help_text = flag.help
-        if flag.recommended:
-            help_text += " " + RECOMMENDED.format(plain=flag.unset or default)
-        elif flag.unset:
-            help_text += f" [default: {flag.unset}]"
-        shown = not (flag.recommended or flag.unset)
-        if isinstance(default, bool) and default:  # on unless turned off
-            names = (f"{flag.name}/--no-{flag.name[2:]}", name)
-            command = click.option(*names, default=True, show_default=True, help=help_text)(command)
-        elif isinstance(default, bool):
-            command = click.option(flag.name, name, is_flag=True, help=help_text)(command)
-        else:
-            command = click.option(
-                flag.name,
-                name,
-                type=kind,
-                default=None if flag.unset else default,
-                show_default=shown,
-                help=help_text,
-            )(command)
-    return command
-
-
-def parse_direction_list(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> list[int | str] | None:
-    """``0,3,zoom`` -> ``[0, 3, "zoom"]``: indices, or labels the set resolves (``DirectionSet.index``)."""
-    if value is None:
-        return None
-    parts = [part.strip() for part in value.split(",") if part.strip()]
-    if not parts:
-        raise click.BadParameter("expected comma-separated direction indices or labels, e.g. 0,3,zoom")
-    if any(part.lstrip("-").isdigit() and int(part) < 0 for part in parts):
-        raise click.BadParameter("expected non-negative direction indices, e.g. 0,3,7")
-    return [int(part) if part.isdigit() else part for part in parts]
 
 
 @click.group(cls=GanzooGroup, context_settings=CONTEXT_SETTINGS)
@@ -382,17 +226,11 @@ def plugins() -> None:
     "--param",
     "params",
     multiple=True,
+    callback=key_values,
     metavar="KEY=VALUE",
     help="A method hyper-parameter (repeatable), e.g. -p deformator=ortho.",
 )
-@click.option(
-    "-g",
-    "--gen-option",
-    "gen_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A generator option (repeatable), e.g. -g latent_dim=16.",
-)
+@gen_options_option
 @weights_option
 @random_weights_option
 @click.option(
@@ -408,8 +246,8 @@ def discover(
     ctx: click.Context,
     gen_name: str | None,
     method_name: str | None,
-    params: tuple[str, ...],
-    gen_options: tuple[str, ...],
+    params: dict[str, str],
+    gen_options: dict[str, str],
     weights: str | None,
     random_weights: bool,
     out: Path | None,
@@ -429,8 +267,6 @@ def discover(
     data-parallel: --batch is per process, and rank 0 writes. On the CPU it uses the cores other
     processes leave free (OMP_NUM_THREADS sets the threads).
     """
-    from .options import parse_key_values
-    from .pretrained import normalise
     from .progress import console_reporter
     from .runs import (
         RunFolder,
@@ -464,11 +300,7 @@ def discover(
     if not resume:
         gen_name, method_name = gen_name or DEFAULT_GENERATOR, method_name or DEFAULT_METHOD
         out = out or default_run_dir(gen_name, method_name)
-    gen_opts = parse_key_values(gen_options, flag="--gen-option")
-    method_params = parse_key_values(params, flag="--param")
-    weights = normalise(weights)  # a path is recorded absolute: the run can be read from anywhere
-    parsed = {"gen_options": gen_opts, "params": method_params, "weights": weights}
-    given = _given_on_command_line(ctx, parsed)  # {run field: (flag, value)} the user typed
+    given = _given_on_command_line(ctx)  # {run field: (flag, value)} the user typed
     if resume:
         request = resume_request(out, given)
     else:
@@ -476,7 +308,7 @@ def discover(
         settings = RunSettings(run_dir=out, **{k: 0 if v is None else v for k, v in settings_given.items()})
         chosen = frozenset(given)  # the settings the user chose: the method's recommendations fill the others
         request = RunRequest(
-            gen_name, method_name, gen_opts, weights, method_params, settings, chosen, random_weights
+            gen_name, method_name, gen_options, weights, params, settings, chosen, random_weights
         )
     if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
         execute(request, device=device, default_directions=DEFAULT_DIRECTIONS)
@@ -511,12 +343,12 @@ def discover(
         _print_summary(console, outcome)
 
 
-def _given_on_command_line(ctx: click.Context, parsed: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+def _given_on_command_line(ctx: click.Context) -> dict[str, tuple[str, Any]]:
     """``{run field: (flag, value)}`` for each of discover's run options typed on the command line
-    (not defaulted); ``parsed`` holds the values of options parsed after click (``-g``, ``-p``)."""
+    (not defaulted)."""
     fields = {**RESUME_FIELDS, **{name: name for name in RunSettings.flags()}}
     return {
-        fields[param.name]: (param.opts[0], parsed.get(param.name, ctx.params[param.name]))
+        fields[param.name]: (param.opts[0], ctx.params[param.name])
         for param in ctx.command.params
         if param.name in fields
         and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
@@ -861,14 +693,7 @@ def explore(
     help="Generator to invert (see `zoo-dirs list`).",
 )
 @weights_option
-@click.option(
-    "-g",
-    "--gen-option",
-    "gen_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A generator option (repeatable), e.g. -g truncation=0.7.",
-)
+@gen_options_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -909,7 +734,7 @@ def project(
     images: tuple[str, ...],
     gen_name: str,
     weights: str | None,
-    gen_options: tuple[str, ...],
+    gen_options: dict[str, str],
     out: Path,
     steps: int,
     lr: float,
@@ -928,7 +753,6 @@ def project(
     import torch
     from rich.console import Console
 
-    from .options import parse_key_values
     from .progress import TaskBars
     from .projection import image_files, load_image, write_projection
     from .projection import project as run_projection
@@ -938,9 +762,7 @@ def project(
     if out.exists() and any(out.iterdir()):
         raise GanzooError(f"{out} already holds files; choose a new or empty --out folder")
     device = pick_device(device)
-    generator = build_generator(
-        gen_name, weights=weights, options=parse_key_values(gen_options, flag="--gen-option"), device=device
-    )
+    generator = build_generator(gen_name, weights=weights, options=gen_options, device=device)
     generator.projection_start(1, torch.Generator(generator.device))  # refuses a non-invertible one
     targets = torch.stack([load_image(f, generator.image_size, generator.image_channels) for f in files]).to(
         device
@@ -969,23 +791,6 @@ def project(
         f"{len(files)} latent(s) in {latents_file}; PSNR {mean_psnr:.1f} dB (mean), loss {result.loss}"
     )
     click.echo(f"next: zoo-dirs edit DIRECTIONS --latents {quote(out)} --apply 0=2 --out edited.png")
-
-
-def parse_edits(ctx: click.Context, param: click.Parameter, value: str) -> list[tuple[int | str, float]]:
-    """``"zoom=2,3=-1.5"`` -> ``[("zoom", 2.0), (3, -1.5)]``: directions (labels or indices) and amounts."""
-    edits: list[tuple[int | str, float]] = []
-    for item in [part.strip() for part in value.split(",") if part.strip()]:
-        name, sep, amount = item.rpartition("=")
-        try:
-            eps = float(amount)
-        except ValueError:
-            eps = float("nan")
-        if not sep or not name.strip() or not math.isfinite(eps):
-            raise click.BadParameter(f"expected DIRECTION=AMOUNT, e.g. zoom=2 or 3=-1.5, got {item!r}")
-        edits.append((int(name) if name.strip().isdigit() else name.strip(), eps))
-    if not edits:
-        raise click.BadParameter("expected DIRECTION=AMOUNT[,...], e.g. zoom=2,3=-1.5")
-    return edits
 
 
 @cli.command()
@@ -1059,17 +864,6 @@ def edit(
     click.echo(f"wrote {out} and {len(z)} edited image(s) ({what})")
     if gif:
         click.echo(f"wrote {written[-1]}: the edit swept from 0 to {what} and back")
-
-
-def parse_labels(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[int, str]:
-    """``("3=zoom", "7=hair colour")`` -> ``{3: "zoom", 7: "hair colour"}``."""
-    labels: dict[int, str] = {}
-    for item in value:
-        index, sep, text = item.partition("=")
-        if not sep or not index.strip().isdigit():
-            raise click.BadParameter(f"expected INDEX=LABEL, e.g. 3=zoom, got {item!r}")
-        labels[int(index)] = text
-    return labels
 
 
 @cli.command()
@@ -1214,14 +1008,7 @@ def pull(
     help="The generator the directions are for.",
 )
 @weights_option
-@click.option(
-    "-g",
-    "--gen-option",
-    "gen_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A generator option (repeatable); a file's W+ layer range sets -g layers unless given.",
-)
+@gen_options_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -1234,48 +1021,20 @@ def import_command(
     fmt: str,
     gen_name: str,
     weights: str | None,
-    gen_options: tuple[str, ...],
+    gen_options: dict[str, str],
     out: Path,
     device: str,
 ) -> None:
     """Bring directions shared in another tool's format into a direction set (for traverse, explore,
     edit, evaluate and push). These formats carry no fingerprint: --gen, --weights and -g say which
-    generator the directions belong to. Files are read without unpickling."""
-    from .directions import FILE_NAME, DirectionSet
-    from .interchange import foreign_spec, read_foreign
-    from .options import parse_key_values
-    from .plugins import get_registry
-    from .ranking import rank_by_image_change
-    from .runs import build_generator, pick_device
-    from .traversal import save_traversal
+    generator the directions belong to (a file's W+ layer range sets -g layers unless given). Files
+    are read without unpickling."""
+    from .interchange import import_set
+    from .runs import pick_device
 
-    if out.exists() and any(out.iterdir()):
-        raise click.BadParameter(f"{out} exists and is not empty; name a new folder", param_hint="--out")
-    foreign = read_foreign(list(files), fmt)
-    registry = get_registry()
-    entry = registry.generator(gen_name)
-    options = parse_key_values(gen_options, flag="--gen-option")
-    if foreign.layers is not None and "layers" not in options:
-        if "layers" not in entry.cls.options:
-            raise click.UsageError(
-                f"the directions act on W+ layers {foreign.layers[0]}-{foreign.layers[1]}; generator "
-                f"{gen_name!r} has no layer ranges"
-            )
-        options["layers"] = f"{foreign.layers[0]}-{foreign.layers[1]}"
-    device = pick_device(device)
-    generator = build_generator(gen_name, weights=weights, options=options, device=device)
-    if generator.latent_dim != foreign.directions.shape[1]:
-        raise click.UsageError(
-            f"the directions have dimension {foreign.directions.shape[1]}; generator {gen_name!r} "
-            f"({generator.latent_space}) has {generator.latent_dim}"
-        )
-    spec = foreign_spec(foreign, generator, plugins=[entry.plugin.distribution])
-    dset = DirectionSet(foreign.directions.to(device), None, spec)
-    dset.set_labels(foreign.labels)
-    dset.spec["ranking"] = rank_by_image_change(generator, dset, magnitude=foreign.eps_max / 2)
-    out.mkdir(parents=True, exist_ok=True)
-    dset.save(out / FILE_NAME)
-    save_traversal(out / "traversal.png", generator, dset, magnitude_range=foreign.eps_max)
+    dset, foreign = import_set(
+        list(files), fmt, gen_name, gen_options, out, weights=weights, device=pick_device(device)
+    )
     click.echo(
         f"imported {dset.num_directions} {foreign.fmt} directions for {gen_name} into {out} "
         f"(eps-max {foreign.eps_max:g}, {len(dset.labels)} labelled)"
@@ -1307,15 +1066,9 @@ def export(source: str, out: Path, fmt: str | None, split: bool) -> None:
     """Write a direction set (a run folder, a file or a Hub OWNER/NAME) in another tool's format."""
     from .directions import FILE_NAME, DirectionSet
     from .hub import open_source
-    from .interchange import export_set
+    from .interchange import export_set, format_for
 
-    if fmt is None:
-        by_suffix = {".npy": "npy", ".pt": "pt", ".npz": "ganspace"}
-        if out.suffix not in by_suffix:
-            raise click.BadParameter(
-                "give --format, or an --out ending in .npy, .pt or .npz", param_hint="--out"
-            )
-        fmt = by_suffix[out.suffix]
+    fmt = fmt or format_for(out)
     path, _ = open_source(source)
     dset = DirectionSet.load(path / FILE_NAME if path.is_dir() else path)
     written = export_set(dset, out, fmt, split=split)
@@ -1548,14 +1301,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     show_default=True,
     help="Comma-separated seeds.",
 )
-@click.option(
-    "-g",
-    "--gen-option",
-    "gen_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A generator option (repeatable), e.g. -g image_size=32.",
-)
+@gen_options_option
 @weights_option
 @random_weights_option
 @click.option(
@@ -1619,7 +1365,7 @@ def benchmark(
     methods: str,
     variants: tuple[str, ...],
     seeds: list[int],
-    gen_options: tuple[str, ...],
+    gen_options: dict[str, str],
     weights: str | None,
     random_weights: bool,
     steps: int | None,
@@ -1642,13 +1388,11 @@ def benchmark(
 
     from .benchmark import BenchmarkPlan, Variant, run_benchmark
     from .evaluation import EvalOptions
-    from .options import parse_key_values
     from .plugins import get_registry
-    from .pretrained import choose, normalise
+    from .pretrained import choose
     from .progress import CellsBar
     from .runs import pick_device
 
-    weights = normalise(weights)
     choose(get_registry().generator(gen_name).cls, weights, random_weights=random_weights)  # before any cell
     rows = [Variant.parse(m.strip()) for m in methods.split(",") if m.strip()]
     rows += [Variant.parse(v) for v in variants]
@@ -1664,7 +1408,7 @@ def benchmark(
         variants=rows,
         seeds=seeds,
         out=out,
-        generator_options=parse_key_values(gen_options, flag="--gen-option"),
+        generator_options=gen_options,
         weights=weights,
         random_weights=random_weights,
         steps=steps or 0,

@@ -35,8 +35,8 @@ from typing import Any
 
 import torch
 
-from .directions import MAX_LABEL_LENGTH, DirectionSet
-from .errors import DirectionFileError
+from .directions import FILE_NAME, MAX_LABEL_LENGTH, DirectionSet
+from .errors import DirectionFileError, GanzooError
 
 IMPORT_FORMATS = ("auto", "voynov", "ganspace", "vectors")
 EXPORT_FORMATS = ("npy", "pt", "ganspace")
@@ -430,3 +430,61 @@ def export_set(dset: DirectionSet, out: Path, fmt: str, *, split: bool = False) 
         atomic_write_bytes(sidecar, text.encode())
         written.append(sidecar)
     return written
+
+
+def import_set(
+    files: Sequence[Path],
+    fmt: str,
+    generator_name: str,
+    options: dict[str, str],
+    out: Path,
+    *,
+    weights: str | None = None,
+    device: str = "cpu",
+) -> tuple[DirectionSet, Foreign]:
+    """Read ``files`` in ``fmt`` (``"auto"``: from the names) as directions of the generator
+    ``generator_name`` built with ``options`` (a W+ layer range the files carry sets ``layers``
+    unless given), rank them and write ``out/directions.safetensors`` and ``out/traversal.png``.
+    ``out`` must be new or empty."""
+    from .plugins import get_registry
+    from .ranking import rank_by_image_change
+    from .runs import build_generator
+    from .traversal import save_traversal
+
+    if out.exists() and any(out.iterdir()):
+        raise GanzooError(f"{out} exists and is not empty; name a new folder for the set")
+    foreign = read_foreign(list(files), fmt)
+    entry = get_registry().generator(generator_name)
+    options = dict(options)
+    if foreign.layers is not None and "layers" not in options:
+        if "layers" not in entry.cls.options:
+            raise GanzooError(
+                f"the directions act on W+ layers {foreign.layers[0]}-{foreign.layers[1]}; generator "
+                f"{generator_name!r} has no layer ranges"
+            )
+        options["layers"] = f"{foreign.layers[0]}-{foreign.layers[1]}"
+    generator = build_generator(generator_name, weights=weights, options=options, device=device)
+    if generator.latent_dim != foreign.directions.shape[1]:
+        raise GanzooError(
+            f"the directions have dimension {foreign.directions.shape[1]}; generator {generator_name!r} "
+            f"({generator.latent_space}) has {generator.latent_dim}"
+        )
+    spec = foreign_spec(foreign, generator, plugins=[entry.plugin.distribution])
+    dset = DirectionSet(foreign.directions.to(device), None, spec)
+    dset.set_labels(foreign.labels)
+    dset.spec["ranking"] = rank_by_image_change(generator, dset, magnitude=foreign.eps_max / 2)
+    out.mkdir(parents=True, exist_ok=True)
+    dset.save(out / FILE_NAME)
+    save_traversal(out / "traversal.png", generator, dset, magnitude_range=foreign.eps_max)
+    return dset, foreign
+
+
+#: export formats by the output file's extension
+FORMAT_BY_SUFFIX = {".npy": "npy", ".pt": "pt", ".npz": "ganspace"}
+
+
+def format_for(out: Path) -> str:
+    """The export format ``out``'s extension names."""
+    if out.suffix not in FORMAT_BY_SUFFIX:
+        raise GanzooError(f"give --format, or an --out ending in {', '.join(FORMAT_BY_SUFFIX)}")
+    return FORMAT_BY_SUFFIX[out.suffix]
