@@ -22,10 +22,10 @@ from . import defaults
 from .compare import Cell, Comparison, plot_png
 from .directions import FILE_NAME, DirectionSet
 from .errors import GanzooError
-from .evaluation import METRICS_FILE, EvalOptions, evaluate
+from .evaluation import EvalOptions, evaluate, recorded_metrics
 from .files import atomic_write_bytes, atomic_write_text
 from .interfaces import RunSettings
-from .metric_table import COLUMNS, metric
+from .metric_table import COLUMNS
 from .runs import RUN_FILE, RunRequest, execute, resume_request
 from .settings import VARIANT_SETTINGS
 
@@ -147,8 +147,7 @@ def run_benchmark(
                 progress(f"training {name}")
             reporter = reporter_for(name) if reporter_for else SilentReporter()
             _train(plan, variant, seed, folder, reporter)
-        done = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).is_file() else {}
-        missing = tuple(m for m in plan.metrics if not metric(m).recorded_in(done))
+        missing = tuple(m for m in plan.metrics if m not in recorded_metrics(folder))
         if missing:
             if progress:
                 progress(f"scoring {name}: {', '.join(missing)}")

@@ -40,8 +40,6 @@ DEFAULT_DIRECTIONS = defaults.NUM_DIRECTIONS
 DEFAULT_GENERATOR = defaults.GENERATOR
 DEFAULT_METHOD = defaults.METHOD
 MAX_STEPS = defaults.MAX_STEPS
-#: terminals narrower than this get `zoo-dirs list` as one block per entry instead of a table
-WIDE_LIST = 140
 
 
 #: discover's parameters that a resume reconciles with run.json -> the request field; the run
@@ -123,75 +121,13 @@ def list_command(as_json: bool) -> None:
     """List generators and methods, with the plugin distribution each comes from, and the public
     checkpoints each generator knows by name (--weights NAME)."""
     from .plugins import get_registry
-    from .pretrained import describe_registry
+    from .views import print_listing
 
-    registry = get_registry()
-    rows = []
-    for kind, entries in (("generator", registry.generators), ("method", registry.methods)):
-        for name, entry in entries.items():
-            declared = entry.cls.options if kind == "generator" else entry.cls.hyperparameters
-            row = {
-                "kind": kind,
-                "name": name,
-                "summary": entry.cls.summary,
-                "distribution": entry.plugin.distribution,
-                "version": entry.plugin.version,
-                "settings": {k: opt.default for k, opt in declared.items()},
-            }
-            if kind == "generator":
-                row["weights"] = describe_registry(entry.cls)
-            rows.append(row)
+    rows = get_registry().listing()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if console.width < WIDE_LIST:  # a block per entry: nothing is broken mid-word at 80 columns
-        from rich.padding import Padding
-        from rich.text import Text
-
-        def indented(text: str) -> None:  # wrapped lines keep the indent
-            console.print(Padding(Text(text), (0, 0, 0, 2), expand=False))
-
-        for row in rows:
-            console.print(
-                Text.assemble(
-                    (f"{row['kind']} {row['name']}", "bold"), f"  ({row['distribution']} {row['version']})"
-                )
-            )
-            indented(row["summary"])
-            if row["settings"]:
-                indented("settings: " + ", ".join(f"{k}={v}" for k, v in row["settings"].items()))
-            for entry in row.get("weights", []):
-                marks = [m for m, on in (("default", entry["default"]), ("paper", entry["paper"])) if on]
-                source = entry["source"] or f"manual download: {entry['homepage']}"
-                indented(
-                    f"--weights {entry['name']}{' (' + ', '.join(marks) + ')' if marks else ''}: "
-                    f"{entry['summary']}; {entry['license']}; {source}"
-                )
-        return
-    table = Table(show_lines=False)
-    for column in ("kind", "name", "from", "summary", "settings (defaults)"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
-        table.add_row(
-            row["kind"], row["name"], f"{row['distribution']} {row['version']}", row["summary"], settings
-        )
-    console.print(table)
-    weights = Table(title="registered weights (--weights NAME)", show_lines=False)
-    for column in ("generator", "name", "license", "summary", "source"):
-        weights.add_column(column, overflow="fold")
-    for row in rows:
-        for entry in row.get("weights", []):
-            marks = [m for m, on in (("default", entry["default"]), ("paper", entry["paper"])) if on]
-            summary = entry["summary"] + (f" ({', '.join(marks)})" if marks else "")
-            source = entry["source"] or f"manual download: {entry['homepage']}"
-            weights.add_row(row["name"], entry["name"], entry["license"], summary, source)
-    if weights.row_count:
-        console.print(weights)
+    else:
+        print_listing(rows)
 
 
 @cli.command()
@@ -315,6 +251,7 @@ def discover(
         return
 
     from .progress import RunConsole
+    from .views import print_run_summary
 
     console = RunConsole(stderr=True)
     from .training import NeverFails
@@ -340,7 +277,7 @@ def discover(
             console.print(f"[yellow]interrupted[/]: {RunFolder(out).how_to_continue()}", highlight=False)
         sys.exit(130)
     with contextlib.suppress(OSError):  # a closed pipe (`| head`) does not fail a finished run
-        _print_summary(console, outcome)
+        print_run_summary(console, outcome)
 
 
 def _given_on_command_line(ctx: click.Context) -> dict[str, tuple[str, Any]]:
@@ -381,44 +318,6 @@ def _leave_process_group() -> None:
             dist.barrier()
         finally:
             dist.destroy_process_group()
-
-
-def _print_summary(console: Any, outcome: Any) -> None:
-    metrics = outcome.directions.metrics
-    settings = outcome.directions.spec["settings"]
-    how = f"{settings['steps']} steps" if settings["steps"] else "closed form"
-    console.print(f"[bold green]done[/]: {settings['num_directions']} directions, {how}")
-    if "rca" in metrics:
-        console.print(
-            f"  RCA {metrics['rca']:.3f} on {metrics['rca_pairs']} fresh pairs "
-            f"(chance {metrics['rca_chance']:.3f})"
-        )
-    if "factor_recall" in metrics:
-        console.print(
-            f"  true-factor match: recall {metrics['factor_recall']:.3f}, "
-            f"precision {metrics['direction_precision']:.3f} (1 = exact)"
-        )
-    from .runs import quote
-
-    run_dir = outcome.run_dir
-
-    def strongest(n: int) -> str:  # the set's strongest directions, as traverse takes them
-        return ",".join(str(k) for k in outcome.directions.ranked()[:n])
-
-    lines = [
-        f"  directions  {run_dir / 'directions.safetensors'}",
-        f"  picture     {outcome.traversal}",
-        "next:",
-        f"  zoo-dirs traverse {quote(run_dir)} --directions {strongest(3)} --samples 4 "
-        f"--out {quote(run_dir / 'grid.png')}",
-    ]
-    if outcome.directions.num_directions >= 2:  # the consecutive layout moves along two
-        lines.append(
-            f"  zoo-dirs traverse {quote(run_dir)} --layout consecutive --directions {strongest(2)} "
-            f"--samples 4 --out {quote(run_dir / 'consecutive.png')}"
-        )
-    for line in lines:
-        console.print(line, soft_wrap=True, highlight=False)
 
 
 @cli.command()
@@ -1162,17 +1061,17 @@ def evaluate(
     RCA trains a fresh reconstructor on the frozen directions first.
     """
     from rich.console import Console
-    from rich.table import Table
 
     from .evaluation import EvalOptions
     from .evaluation import evaluate as run_evaluation
     from .hub import open_source
+    from .progress import TaskBars
     from .runs import pick_device
+    from .views import print_scores
 
     folder, _ = open_source(source, out, force=force, copies_in=Path("evaluations"))
     if folder.is_file():
         folder = folder.parent
-    from .progress import TaskBars
 
     console = Console(stderr=True)
     bars = TaskBars(console)
@@ -1199,23 +1098,15 @@ def evaluate(
         with bars:
             results = run_evaluation(folder, options)
     except KeyboardInterrupt:
-        from .evaluation import METRICS_FILE
+        from .evaluation import METRICS_FILE, recorded_metrics
 
-        path = folder / METRICS_FILE
-        kept = sorted(k for k in metrics if path.is_file() and k in json.loads(path.read_text()))
-        what = f"kept {', '.join(kept)} in {path}" if kept else "no metric of this evaluation was finished"
+        kept = [name for name in metrics if name in recorded_metrics(folder)]
+        what = f"kept {', '.join(kept)} in {folder / METRICS_FILE}" if kept else "no metric was finished"
         console.print(
             f"[yellow]interrupted[/]: {what}; run the same command to measure the rest", highlight=False
         )
         sys.exit(130)
-    table = Table(title=f"evaluation of {folder}")
-    table.add_column("metric")
-    table.add_column("value")
-    for key, value in results.items():
-        if key in ("factor_effects",):
-            continue
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    print_scores(f"evaluation of {folder}", results)
     click.echo(f"recorded in {folder / 'metrics.json'} and {folder / 'directions.safetensors'}")
 
 
@@ -1257,15 +1148,9 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     elif fmt == "markdown":
         click.echo(comparison.markdown())
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from .views import print_comparison
 
-        table = Table()
-        for column in comparison.header():
-            table.add_column(column)
-        for row in comparison.rows():
-            table.add_row(*row)
-        Console().print(table)
+        print_comparison(comparison)
     if plot is not None:
         atomic_write_bytes(plot, plot_png(comparison))
         click.echo(f"wrote {plot}")

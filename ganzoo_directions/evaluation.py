@@ -23,7 +23,7 @@ from .directions import FILE_NAME, DirectionSet, update_file
 from .errors import DirectionFileError, GanzooError
 from .files import atomic_write_text, refuse_cache_write
 from .interfaces import GeneratorAdapter
-from .metric_table import NAMES
+from .metric_table import NAMES, metric
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
 from .reconstructors import build_reconstructor, choose_reconstructor, input_size
@@ -303,3 +303,10 @@ def record(folder: Path, dset: DirectionSet, results: dict[str, Any]) -> None:
     existing = json.loads(path.read_text()) if path.is_file() else {}
     existing.update(results)
     atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True) + os.linesep)
+
+
+def recorded_metrics(folder: Path) -> list[str]:
+    """The metrics (``--metrics`` names) ``folder/metrics.json`` holds, or says why it cannot."""
+    path = folder / METRICS_FILE
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    return [name for name in NAMES if metric(name).recorded_in(recorded)]

@@ -96,6 +96,29 @@ class Registry:
                 raise PluginConflictError(self.conflicts[f"method:{name}"]) from None
             raise UnknownNameError("method", name, self.methods, provided_by=FIRST_PARTY.get(name)) from None
 
+    def listing(self) -> list[dict[str, Any]]:
+        """Every generator and method as plain data (``zoo-dirs list --json``): kind, name, summary,
+        the distribution and version it comes from, its settings' defaults, and for generators the
+        public checkpoints it knows by name."""
+        from .pretrained import describe_registry
+
+        rows = []
+        for kind, entries in (("generator", self.generators), ("method", self.methods)):
+            for name, entry in entries.items():
+                declared = entry.cls.options if kind == "generator" else entry.cls.hyperparameters
+                row = {
+                    "kind": kind,
+                    "name": name,
+                    "summary": entry.cls.summary,
+                    "distribution": entry.plugin.distribution,
+                    "version": entry.plugin.version,
+                    "settings": {k: opt.default for k, opt in declared.items()},
+                }
+                if kind == "generator":
+                    row["weights"] = describe_registry(entry.cls)
+                rows.append(row)
+        return rows
+
 
 def _normalise(dist_name: str) -> str:
     return re.sub(r"[-_.]+", "-", dist_name).lower()
