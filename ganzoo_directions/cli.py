@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,10 +34,6 @@ from .metric_table import help_text as metric_help
 from .settings import VARIANT_SETTINGS, RunSettings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-DEFAULT_DIRECTIONS = defaults.NUM_DIRECTIONS
-DEFAULT_GENERATOR = defaults.GENERATOR
-DEFAULT_METHOD = defaults.METHOD
-MAX_STEPS = defaults.MAX_STEPS
 
 
 #: discover's parameters that a resume reconciles with run.json -> the request field; the run
@@ -146,14 +140,15 @@ def plugins() -> None:
     "gen_name",
     type=PluginName("generator"),
     default=None,
-    help=f"Generator to search (see `zoo-dirs list`). [default: {DEFAULT_GENERATOR}; on --resume: the run's]",
+    help=f"Generator to search (see `zoo-dirs list`). [default: {defaults.GENERATOR}; on --resume: "
+    "the run's]",
 )
 @click.option(
     "--method",
     "method_name",
     type=PluginName("method"),
     default=None,
-    help=f"Direction-finding method (see `zoo-dirs list`). [default: {DEFAULT_METHOD}; on --resume: "
+    help=f"Direction-finding method (see `zoo-dirs list`). [default: {defaults.METHOD}; on --resume: "
     "the run's]",
 )
 @run_setting_options
@@ -204,57 +199,38 @@ def discover(
     processes leave free (OMP_NUM_THREADS sets the threads).
     """
     from .progress import console_reporter
-    from .runs import (
-        RunFolder,
-        RunRequest,
-        default_run_dir,
-        execute,
-        pick_device,
-        pick_threads,
-        resume_request,
-    )
+    from .runs import RunFolder, execute, join_processes, pick_device, run_request
 
     if settings_given["eps_min"] >= settings_given["eps_max"]:
         raise click.BadParameter("--eps-min must be smaller than --eps-max", param_hint="--eps-min")
-    device = pick_device(device)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # launched by torchrun
-    threads = None if distributed else pick_threads(device)
-    if threads is not None:
-        click.echo(
-            f"note: {threads[1] - threads[0]} of the {threads[1]} cores "
-            f"{'is' if threads[1] - threads[0] == 1 else 'are'} busy with other processes: "
-            f"training with {threads[0]} thread{'s' if threads[0] > 1 else ''} (OMP_NUM_THREADS sets it)",
-            err=True,
-        )
-    rank = 0
-    if distributed:
-        device, rank = _init_distributed(device)
-        if out is None:
-            raise click.UsageError("data-parallel runs need --out (all ranks share the folder)")
     if resume and out is None:
         raise click.UsageError("--resume needs --out RUN_DIR")
-    if not resume:
-        gen_name, method_name = gen_name or DEFAULT_GENERATOR, method_name or DEFAULT_METHOD
-        out = out or default_run_dir(gen_name, method_name)
-    given = _given_on_command_line(ctx)  # {run field: (flag, value)} the user typed
-    if resume:
-        request = resume_request(out, given)
-    else:
-        # an unset flag not given: 0, "chosen when the run starts" (Flag.unset)
-        settings = RunSettings(run_dir=out, **{k: 0 if v is None else v for k, v in settings_given.items()})
-        chosen = frozenset(given)  # the settings the user chose: the method's recommendations fill the others
-        request = RunRequest(
-            gen_name, method_name, gen_options, weights, params, settings, chosen, random_weights
-        )
+    device, rank, note = join_processes(pick_device(device), out)
+    if note:
+        click.echo(f"note: {note}", err=True)
+    # an unset flag not given: 0, "chosen when the run starts" (Flag.unset)
+    settings = RunSettings(run_dir=out, **{k: 0 if v is None else v for k, v in settings_given.items()})
+    request = run_request(
+        gen_name,
+        method_name,
+        gen_options,
+        weights,
+        params,
+        settings,
+        random_weights,
+        given=_given_on_command_line(ctx),
+        resume=resume,
+    )
+    out = request.settings.run_dir
     if rank != 0:  # data-parallel: train, then leave writing and evaluation to rank 0
-        execute(request, device=device, default_directions=DEFAULT_DIRECTIONS)
+        execute(request, device=device)
         return
 
     from .progress import RunConsole
     from .views import print_run_summary
 
     console = RunConsole(stderr=True)
-    from .training import NeverFails
+    from .training import NeverFails, stop_signals_interrupt
 
     # output can never end a run (a closed pipe, a hung-up terminal)
     request.settings.reporter = NeverFails(
@@ -264,14 +240,9 @@ def discover(
         f"[bold]zoo-dirs discover[/]: {request.method} on {request.generator}, device {device}, "
         f"run folder {out}"
     )
-    import signal
-
-    from .training import STOP_SIGNALS
-
-    for number in STOP_SIGNALS:  # SIGTERM / SIGHUP outside the training loop act as Ctrl-C too
-        signal.signal(number, signal.default_int_handler)
+    stop_signals_interrupt()  # SIGTERM / SIGHUP outside the training loop act as Ctrl-C too
     try:
-        outcome = execute(request, device=device, default_directions=DEFAULT_DIRECTIONS)
+        outcome = execute(request, device=device)
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the checkpoint is not
             console.print(f"[yellow]interrupted[/]: {RunFolder(out).how_to_continue()}", highlight=False)
@@ -290,34 +261,6 @@ def _given_on_command_line(ctx: click.Context) -> dict[str, tuple[str, Any]]:
         if param.name in fields
         and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
     }
-
-
-def _init_distributed(device: str) -> tuple[str, int]:
-    """Join the torchrun process group: NCCL on CUDA (one GPU per local rank), gloo on CPU."""
-    import torch
-    import torch.distributed as dist
-
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.startswith("cuda"):
-        device = f"cuda:{local_rank}"
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        atexit.register(_leave_process_group)
-    return device, dist.get_rank()
-
-
-def _leave_process_group() -> None:
-    """At exit, every rank waits for the others (rank 0 evaluates and writes after training while the
-    others are done), then leaves the group. A rank that exits while a peer still holds the gloo
-    connection can abort ("terminate called without an active exception", seen in CI)."""
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        try:
-            dist.barrier()
-        finally:
-            dist.destroy_process_group()
 
 
 @cli.command()
@@ -587,7 +530,7 @@ def explore(
     "--gen",
     "gen_name",
     type=PluginName("generator"),
-    default=DEFAULT_GENERATOR,
+    default=defaults.GENERATOR,
     show_default=True,
     help="Generator to invert (see `zoo-dirs list`).",
 )
@@ -1191,7 +1134,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
 @random_weights_option
 @click.option(
     "--steps",
-    type=click.IntRange(min=1, max=MAX_STEPS),
+    type=click.IntRange(min=1, max=defaults.MAX_STEPS),
     default=None,
     help="Training steps of the trained methods. [default: the generator's recommended steps]",
 )
@@ -1200,7 +1143,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     "num_directions",
     type=click.IntRange(min=1),
     default=None,
-    help=f"K. [default: {DEFAULT_DIRECTIONS}, capped at the latent dimension]",
+    help=f"K. [default: {defaults.NUM_DIRECTIONS}, capped at the latent dimension]",
 )
 @click.option(
     "--metrics",

@@ -43,7 +43,7 @@ from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
 from .safe_text import has_control, plain
 from .settings import PERFORMANCE, RESULT, SCHEDULE, RunSettings
-from .training import CHECKPOINT_NAME, LOG_NAME, TrainedMethod, distributed_context
+from .training import CHECKPOINT_NAME, LOG_NAME, TrainedMethod, distributed_context, join_process_group
 from .traversal import save_traversal
 
 RECONSTRUCTOR_FILE = "reconstructor.safetensors"
@@ -84,6 +84,27 @@ def pick_threads(device: str) -> tuple[int, int] | None:
     threads = max(1, min(cores, round(cores - busy)))
     torch.set_num_threads(threads)
     return (threads, cores) if threads < cores else None
+
+
+def join_processes(device: str, run_dir: Path | None) -> tuple[str, int, str | None]:
+    """Where this process trains: under torchrun it joins the process group (one GPU per local rank)
+    and needs ``run_dir`` (all ranks share it); on the CPU it takes the cores other processes leave
+    free. Returns the device, this process's rank and a note for the user (or ``None``)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun
+        if run_dir is None:
+            raise GanzooError("data-parallel runs need --out (all ranks share the folder)")
+        device, rank = join_process_group(device)
+        return device, rank, None
+    threads = pick_threads(device)
+    if threads is None:
+        return device, 0, None
+    busy = threads[1] - threads[0]
+    return (
+        device,
+        0,
+        f"{busy} of the {threads[1]} cores {'is' if busy == 1 else 'are'} busy with other processes: "
+        f"training with {threads[0]} thread{'s' if threads[0] > 1 else ''} (OMP_NUM_THREADS sets it)",
+    )
 
 
 #: the device types a run may ask for (``meta`` computes nothing; others are not supported)
@@ -474,6 +495,33 @@ def quote(path: Path | str) -> str:
     if text.startswith("-"):
         text = f"./{text}"
     return shlex.quote(text)  # unchanged when safe; quotes spaces, quotes and non-ASCII
+
+
+def run_request(
+    generator: str | None,
+    method: str | None,
+    generator_options: dict[str, str],
+    weights: str | None,
+    params: dict[str, str],
+    settings: RunSettings,
+    random_weights: bool = False,
+    *,
+    given: Mapping[str, tuple[str, Any]],
+    resume: bool = False,
+) -> RunRequest:
+    """The request ``zoo-dirs discover`` runs: with ``resume``, the one saved in ``settings.run_dir``
+    with the flags ``given`` reconciled (:func:`resume_request`); else a new one (the default
+    generator and method where none is named, ``runs/<gen>-<method>-<time>`` where no folder is), in
+    which the settings not ``given`` are left to the method's recommendations."""
+    if resume:
+        if settings.run_dir is None:
+            raise GanzooError("--resume needs --out RUN_DIR")
+        return resume_request(settings.run_dir, given)
+    generator, method = generator or defaults.GENERATOR, method or defaults.METHOD
+    settings.run_dir = settings.run_dir or default_run_dir(generator, method)
+    return RunRequest(
+        generator, method, generator_options, weights, params, settings, frozenset(given), random_weights
+    )
 
 
 def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRequest:

@@ -15,9 +15,11 @@ resumed run reproduces the uninterrupted one exactly (same seed, same device).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -224,6 +226,13 @@ STOP_SIGNALS = tuple(
 )
 
 
+def stop_signals_interrupt() -> None:
+    """Make SIGTERM and SIGHUP raise ``KeyboardInterrupt`` as Ctrl-C does, outside the training loop
+    too (building the generator, the final RCA): a stopped run always ends the same way."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.default_int_handler)
+
+
 class _StopOnInterrupt:
     """Turn Ctrl-C (and SIGTERM, SIGHUP) into a request that the loop honours between two steps, so
     the checkpoint it then writes is a consistent state (a second signal interrupts at once)."""
@@ -262,6 +271,34 @@ class _Window:
         self.sums.zero_()
         self.count = 0
         return dict(zip(self.names, means, strict=True))
+
+
+def join_process_group(device: str) -> tuple[str, int]:
+    """Join the torchrun process group: NCCL on CUDA (one GPU per local rank), gloo on CPU.
+    Returns the device this process trains on and its rank."""
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        atexit.register(_leave_process_group)
+    return device, dist.get_rank()
+
+
+def _leave_process_group() -> None:
+    """At exit, every rank waits for the others (rank 0 evaluates and writes after training while the
+    others are done), then leaves the group. A rank that exits while a peer still holds the gloo
+    connection can abort ("terminate called without an active exception", seen in CI)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def distributed_context() -> tuple[int, int]:

@@ -24,8 +24,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import save
 
-from ganzoo_directions import cli as cli_module
-from ganzoo_directions import runs
+from ganzoo_directions import defaults, runs
 from ganzoo_directions.cli import cli
 from ganzoo_directions.directions import FILE_NAME, DirectionSet
 from ganzoo_directions.errors import DirectionFileError, RunFolderError
@@ -256,7 +255,7 @@ def test_resume_refuses_flags_that_differ_from_the_run_naming_each(registry, tmp
 def test_resume_uses_the_runs_own_generator_not_the_default(registry, tmp_path, monkeypatch):
     folder = tmp_path / "run"
     execute(request(folder, steps=3), rca_pairs=16)
-    monkeypatch.setattr(cli_module, "DEFAULT_GENERATOR", "not-installed")
+    monkeypatch.setattr(defaults, "GENERATOR", "not-installed")  # the run says which it used
     result = CliRunner().invoke(cli, ["discover", "--resume", "--out", str(folder), "--steps", "4"])
     assert result.exit_code == 0, result.output
 
