@@ -347,43 +347,23 @@ def traverse(
     or a looping GIF / MP4 of every chosen direction side by side (by --out's extension)."""
     from .directions import DirectionSet
     from .runs import generator_for, pick_device
-    from .traversal import save_traversal
+    from .traversal import check_traversal, save_traversal
 
     device = pick_device(device)
     dset = DirectionSet.load(source, device=device)
     indices = None if directions is None else [dset.index(k) for k in directions]
+    shape = {"directions": indices, "samples": samples, "steps": steps, "layout": layout, "frames": frames}
+    check_traversal(out, dset, **shape)  # before the generator is built
     generator = generator_for(
         dset, weights=weights, device=device, allow_mismatch=allow_mismatch, where=str(source)
     )
-    if layout == "consecutive" and out.suffix.lower() in (".gif", ".mp4"):
-        raise click.BadParameter("the consecutive layout is a PNG grid; animate with the default layout")
-    if layout == "consecutive" and (directions is None or len(directions) != 2):
-        raise click.BadParameter(
-            "the consecutive layout needs two directions, e.g. 0,3", param_hint="--directions"
-        )
-    if magnitude_range is None:
-        magnitude_range = dset.eps_range
-    shown = 2 if layout == "consecutive" else len(indices) if indices is not None else dset.num_directions
-    animated = out.suffix.lower() in (".gif", ".mp4")
-    per_sample = frames if animated else steps  # renders per (direction, sample)
-    if shown * samples * per_sample > defaults.MAX_TRAVERSE_IMAGES:
-        count = "--frames" if animated else "--steps"
-        raise click.UsageError(
-            f"{shown} directions x --samples {samples} x {count} {frames if animated else steps} asks for "
-            f"{shown * samples * per_sample:,} images, at most {defaults.MAX_TRAVERSE_IMAGES:,}: lower "
-            f"--samples or {count}, or choose fewer --directions"
-        )
     save_traversal(
         out,
         generator,
         dset,
-        directions=indices,
-        samples=samples,
-        magnitude_range=magnitude_range,
-        steps=steps,
-        layout=layout,
+        **shape,
+        magnitude_range=dset.eps_range if magnitude_range is None else magnitude_range,
         seed=seed,
-        frames=frames,
         fps=fps,
         max_tile=tile,
     )

@@ -217,6 +217,42 @@ def write_animation(path: str | os.PathLike, frames: Sequence[Image.Image], fps:
     atomic_write_bytes(path, data)
 
 
+def check_traversal(
+    path: str | os.PathLike,
+    dset: DirectionSet,
+    *,
+    directions: Sequence[int] | None = None,
+    samples: int = 1,
+    steps: int = defaults.TRAVERSE_STEPS,
+    layout: str = "directions",
+    frames: int = defaults.ANIMATION_FRAMES,
+) -> list[int]:
+    """The directions a traversal of ``dset`` to ``path`` draws (without ``directions``: the first 16
+    of its ranking, 8 for an animation), or a :class:`GanzooError` saying what to change: a
+    consecutive layout animated or without exactly two directions, an index out of range, more than
+    :data:`~ganzoo_directions.defaults.MAX_TRAVERSE_IMAGES` renders. Cheap: call it before building
+    the generator."""
+    animated = Path(path).suffix.lower() in ANIMATIONS
+    if layout == "consecutive" and animated:
+        raise GanzooError("the consecutive layout is a PNG grid; animate with the default layout")
+    if layout == "consecutive" and (directions is None or len(directions) != 2):
+        raise GanzooError("the consecutive layout needs two directions, e.g. --directions 0,3")
+    if directions is None:
+        directions = dset.ranked()[: 8 if animated else 16]
+    bad = [k for k in directions if not 0 <= k < dset.num_directions]
+    if bad:
+        raise GanzooError(f"directions {bad} out of range 0..{dset.num_directions - 1}")
+    per_sample = frames if animated else steps  # renders per (direction, sample)
+    if len(directions) * samples * per_sample > defaults.MAX_TRAVERSE_IMAGES:
+        count = "--frames" if animated else "--steps"
+        raise GanzooError(
+            f"{len(directions)} directions x --samples {samples} x {count} {per_sample} asks for "
+            f"{len(directions) * samples * per_sample:,} images, at most {defaults.MAX_TRAVERSE_IMAGES:,}: "
+            f"lower --samples or {count}, or choose fewer --directions"
+        )
+    return list(directions)
+
+
 def save_traversal(
     path: str | os.PathLike,
     generator: GeneratorAdapter,
@@ -240,11 +276,8 @@ def save_traversal(
     :data:`~ganzoo_directions.defaults.TRAVERSE_MIN_TILE` are enlarged (nearest neighbour), so a
     small generator's picture stays readable."""
     animated = Path(path).suffix.lower() in ANIMATIONS
-    if directions is None:
-        directions = dset.ranked()[: 8 if animated else 16]
-    bad = [k for k in directions if not 0 <= k < dset.num_directions]
-    if bad:
-        raise GanzooError(f"directions {bad} out of range 0..{dset.num_directions - 1}")
+    shape = {"samples": samples, "steps": steps, "layout": layout, "frames": frames}
+    directions = check_traversal(path, dset, directions=directions, **shape)
     rng = torch.Generator(generator.device).manual_seed(seed)
     latents = generator.sample_latents(samples, rng)
     if animated:
