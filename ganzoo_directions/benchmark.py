@@ -97,6 +97,20 @@ class BenchmarkPlan:
     def cells(self) -> list[tuple[Variant, int]]:
         return [(v, seed) for v in self.variants for seed in self.seeds]
 
+    def check(self) -> None:
+        """Refuse, before any cell trains: rows whose labels repeat, unknown methods (the valid ones
+        listed), weights the generator cannot be built with (random ones unless asked for)."""
+        from .plugins import get_registry
+        from .pretrained import choose
+
+        registry = get_registry()
+        choose(registry.generator(self.generator).cls, self.weights, random_weights=self.random_weights)
+        labels = [v.label for v in self.variants]
+        if len(set(labels)) != len(labels):
+            raise GanzooError(f"row labels repeat: {labels}; give each --variant its own label")
+        for variant in self.variants:
+            registry.method(variant.method)
+
     def folder(self, variant: Variant, seed: int) -> Path:
         return self.out / variant.label / f"s{seed}"
 
@@ -137,6 +151,7 @@ def run_benchmark(
     """Train and score every cell of ``plan`` (reusing finished work), then write the table."""
     from .settings import SilentReporter
 
+    plan.check()
     plan.out.mkdir(parents=True, exist_ok=True)
     folders: dict[str, list[Path]] = {}
     for variant, seed in plan.cells():

@@ -442,12 +442,11 @@ def explore(
     from .directions import FILE_NAME, DirectionSet
     from .explore import (
         Explorer,
-        app_kwargs,
         build_app,
         check_port,
         page_access,
-        port_problem,
         require_gradio,
+        serve,
         source_line,
         variants_of,
     )
@@ -479,26 +478,7 @@ def explore(
     app = build_app(explorer)
     if access:
         click.echo(access)
-    # no server-side rendering proxy and no run-history endpoints (published Gradio advisories); no
-    # allowed_paths: the page serves no file of this machine
-    import inspect
-
-    hardening = {"ssr_mode": False, "run_history": False}  # where this Gradio has them
-    accepted = inspect.signature(app.launch).parameters
-    try:
-        _, local_url, share_url = app.launch(
-            server_name=host,
-            server_port=port or None,
-            share=share,
-            inbrowser=False,
-            quiet=True,  # Gradio's own lines advise `share=True` in launch(); ours name --share
-            auth=credentials,
-            prevent_thread_lock=True,
-            app_kwargs=app_kwargs(host, share),  # the Host check against DNS rebinding
-            **{name: value for name, value in hardening.items() if name in accepted},
-        )
-    except OSError as exc:  # taken since check_port, or Gradio's own search for a free one failed
-        raise GanzooError(port_problem(host, port, exc)) from None
+    local_url, share_url = serve(app, host, port, share=share, credentials=credentials)
     click.echo(f"open {local_url} in a browser" + (f" (public link: {share_url})" if share_url else ""))
     click.echo("Ctrl-C stops" + ("" if share else "; --share adds a public link"))
     app.block_thread()
@@ -572,11 +552,10 @@ def project(
     Images are centre-cropped to a square and resized to the generator's resolution (Lanczos);
     grayscale becomes RGB, transparency is composited on white (docs/editing.md).
     """
-    import torch
     from rich.console import Console
 
     from .progress import TaskBars
-    from .projection import image_files, load_image, write_projection
+    from .projection import image_files, load_targets, write_projection
     from .projection import project as run_projection
     from .runs import build_generator, pick_device, quote
 
@@ -585,10 +564,7 @@ def project(
         raise GanzooError(f"{out} already holds files; choose a new or empty --out folder")
     device = pick_device(device)
     generator = build_generator(gen_name, weights=weights, options=gen_options, device=device)
-    generator.projection_start(1, torch.Generator(generator.device))  # refuses a non-invertible one
-    targets = torch.stack([load_image(f, generator.image_size, generator.image_channels) for f in files]).to(
-        device
-    )  # (N, C, H, W)
+    targets = load_targets(files, generator)  # (N, C, H, W); refuses a generator that cannot invert
     console = Console(stderr=True)
     console.print(
         f"[bold]zoo-dirs project[/]: {len(files)} image(s) into {gen_name}'s {generator.latent_space}, "
@@ -658,12 +634,9 @@ def edit(
 ) -> None:
     """Edit images with directions of SOURCE (a run folder, a direction file or a Hub OWNER/NAME):
     projected latents (`--latents`, from `zoo-dirs project`) or generated samples."""
-    import torch
-
     from .directions import FILE_NAME, DirectionSet
-    from .editing import write_edit
+    from .editing import latents_to_edit, write_edit
     from .hub import open_source
-    from .projection import check_latents_generator, load_latents
     from .runs import generator_for, pick_device
 
     if out.suffix.lower() != ".png":
@@ -675,12 +648,7 @@ def edit(
     generator = generator_for(
         dset, weights=weights, device=device, allow_mismatch=allow_mismatch, where=source
     )
-    if latents is not None:
-        z, spec = load_latents(latents)
-        check_latents_generator(spec, z, generator, str(latents))
-        z = z.to(device)
-    else:
-        z = generator.sample_latents(samples, torch.Generator(generator.device).manual_seed(seed))
+    z = latents_to_edit(generator, latents, samples=samples, seed=seed)  # (N, D)
     written = write_edit(out, generator, dset, z, moves, gif=gif)
     what = ", ".join(f"{dset.title(k)} {eps:+g}" for k, eps in moves)
     click.echo(f"wrote {out} and {len(z)} edited image(s) ({what})")
@@ -1196,20 +1164,11 @@ def benchmark(
 
     from .benchmark import BenchmarkPlan, Variant, run_benchmark
     from .evaluation import EvalOptions
-    from .plugins import get_registry
-    from .pretrained import choose
     from .progress import CellsBar
     from .runs import pick_device
 
-    choose(get_registry().generator(gen_name).cls, weights, random_weights=random_weights)  # before any cell
     rows = [Variant.parse(m.strip()) for m in methods.split(",") if m.strip()]
     rows += [Variant.parse(v) for v in variants]
-    labels = [v.label for v in rows]
-    if len(set(labels)) != len(labels):
-        raise click.BadParameter(f"row labels repeat: {labels}", param_hint="--variant")
-    registry = get_registry()
-    for row in rows:
-        registry.method(row.method)  # unknown names list the valid ones
     device = pick_device(device)
     plan = BenchmarkPlan(
         generator=gen_name,
@@ -1230,6 +1189,7 @@ def benchmark(
         ),
         device=device,
     )
+    plan.check()  # before any cell
     console = Console(stderr=True)
     console.print(
         f"[bold]zoo-dirs benchmark[/]: {len(rows)} rows x {len(seeds)} seeds on {gen_name}, "

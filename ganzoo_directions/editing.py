@@ -66,3 +66,18 @@ def write_edit(
         written.append(out.with_suffix(".gif"))
         write_animation(written[-1], frames, defaults.ANIMATION_FPS)
     return written
+
+
+def latents_to_edit(
+    generator: GeneratorAdapter, latents: str | os.PathLike | None, *, samples: int = 4, seed: int = 0
+) -> torch.Tensor:
+    """What ``zoo-dirs edit`` edits: the latents of a ``zoo-dirs project`` folder (or its
+    latents.safetensors), checked to belong to ``generator``; without one, ``samples`` draws of
+    ``seed``. ``(N, D)`` on the generator's device."""
+    from .projection import check_latents_generator, load_latents
+
+    if latents is None:
+        return generator.sample_latents(samples, torch.Generator(generator.device).manual_seed(seed))
+    z, spec = load_latents(latents)
+    check_latents_generator(spec, z, generator, str(latents))
+    return z.to(generator.device)

@@ -517,3 +517,31 @@ def build_app(explorer: Explorer) -> gr.Blocks:
 
             box.submit(save, [box, page], [status, control])
     return app
+
+
+def serve(
+    app: Any, host: str, port: int, *, share: bool = False, credentials: tuple[str, str] | None = None
+) -> tuple[str, str | None]:
+    """Start ``app`` (from :func:`build_app`) on ``host:port`` (0: the first free port from 7860)
+    without blocking, hardened: no server-side rendering proxy, no run-history endpoints (published
+    Gradio advisories), no served files, the Host header checked against DNS rebinding. Returns the
+    local URL and the public one (``share``). A port taken meanwhile is one :class:`GanzooError`."""
+    import inspect
+
+    hardening = {"ssr_mode": False, "run_history": False}  # where this Gradio has them
+    accepted = inspect.signature(app.launch).parameters
+    try:
+        _, local_url, share_url = app.launch(
+            server_name=host,
+            server_port=port or None,
+            share=share,
+            inbrowser=False,
+            quiet=True,  # Gradio's own lines advise `share=True` in launch(); ours name --share
+            auth=credentials,
+            prevent_thread_lock=True,
+            app_kwargs=app_kwargs(host, share),  # the Host check against DNS rebinding
+            **{name: value for name, value in hardening.items() if name in accepted},
+        )
+    except OSError as exc:  # taken since check_port, or Gradio's own search for a free one failed
+        raise GanzooError(port_problem(host, port, exc)) from None
+    return local_url, share_url

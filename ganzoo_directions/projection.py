@@ -234,6 +234,14 @@ def load_image(path: Path, size: int, channels: int = 3) -> torch.Tensor:
 
 
 # -- the latents file -------------------------------------------------------------------------------
+def load_targets(files: Sequence[Path], generator: GeneratorAdapter) -> torch.Tensor:
+    """``files`` as the images to project into ``generator`` (:func:`load_image`): ``(N, C, H, W)`` on
+    its device. A generator that cannot be inverted (no ``projection_start``) is refused first."""
+    generator.projection_start(1, torch.Generator(generator.device))
+    size, channels = generator.image_size, generator.image_channels
+    return torch.stack([load_image(f, size, channels) for f in files]).to(generator.device)
+
+
 def save_latents(path: str | os.PathLike, latents: torch.Tensor, spec: dict[str, Any]) -> Path:
     """Write ``(N, D)`` latents and their ``spec`` (module docstring) to ``path`` atomically."""
     from safetensors.torch import save
