@@ -72,3 +72,21 @@ class RunFolderError(GanzooError):
 
 class TrainingDivergedError(GanzooError):
     """Training produced a non-finite loss (a learning rate or shift range too large)."""
+
+
+#: what allocators say when memory runs out (torch's CPU and CUDA allocators, MPS, the OS)
+OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory", "failed to allocate")
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """For an exception that says memory ran out, what the allocator said, kept short (its "Tried to
+    allocate ..." with the size, or the first line); ``None`` for any other exception."""
+    import re
+
+    text = str(exc)
+    if not isinstance(exc, MemoryError) and not any(m in text.lower() for m in OUT_OF_MEMORY):
+        return None
+    match = re.search(r"(?:tried to allocate|allocate)\s+[\d.,]+\s*\w*", text, re.IGNORECASE)
+    if match:
+        return match.group(0)
+    return text.splitlines()[0][:200] if text else "MemoryError"
