@@ -20,14 +20,14 @@ import torch.nn.functional as F
 from . import defaults
 from .deformators import sample_magnitudes
 from .directions import FILE_NAME, DirectionSet, update_file
-from .errors import DirectionFileError, GanzooError
+from .errors import GanzooError
 from .files import atomic_write_text, refuse_cache_write
 from .interfaces import GeneratorAdapter
 from .metric_table import NAMES, metric
 from .metrics import lpips_distance, path_length, reconstructor_accuracy
 from .ranking import rank_by_image_change, spearman
-from .reconstructors import build_reconstructor, choose_reconstructor, input_size
-from .runs import METRICS_FILE, RECONSTRUCTOR_FILE, generator_for
+from .reconstructors import build_reconstructor, choose_reconstructor, input_size, load_reconstructor
+from .runs import METRICS_FILE, generator_for
 from .training import adam
 
 # the torchvision ImageNet weights LPIPS's backbones are built from
@@ -49,31 +49,6 @@ class EvalOptions:
     weights: str | None = None  # the user's copy of the generator's weights (checked by fingerprint)
     device: str = "cpu"
     progress: Callable[[str, int], Callable[[int], None]] | None = field(default=None, repr=False)
-
-
-def load_reconstructor(run_dir: Path, image_size: int, channels: int, device: str) -> torch.nn.Module | None:
-    """The run's trained reconstructor, or ``None`` when the folder has none (closed-form, Hub sets)."""
-    path = run_dir / RECONSTRUCTOR_FILE
-    if not path.is_file():
-        return None
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        size = int(meta["input_size"]) if meta.get("input_size") else None  # absent in older files: none
-        kind = meta.get("kind") or choose_reconstructor("auto", size or image_size)
-        if not 0 < int(meta["num_directions"]) <= defaults.MAX_LATENT_DIM or not 0 < (size or 1) <= 4096:
-            raise ValueError("sizes out of range")
-        model = build_reconstructor(kind, int(meta["num_directions"]), channels, input_size=size)
-        model.load_state_dict(state)
-    except Exception as exc:  # a truncated or foreign file: one line, naming it
-        raise DirectionFileError(
-            f"{path}: not a reconstructor this project wrote ({str(exc).splitlines()[0][:160]}); "
-            "delete it to score the set with held-out RCA only (--metrics heldout_rca)"
-        ) from None
-    return model.to(device).eval()
 
 
 def train_heldout_reconstructor(

@@ -7,6 +7,7 @@ pretrained) for larger ones.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import defaults
-from .errors import GanzooError
+from .errors import DirectionFileError, GanzooError
+from .files import atomic_write_bytes
 
 RECONSTRUCTORS = defaults.RECONSTRUCTORS
 
@@ -176,3 +178,46 @@ def build_reconstructor(
         raise GanzooError(f"unknown reconstructor {kind!r}; valid: {', '.join(RECONSTRUCTORS)}")
     model.input_size = input_size
     return model
+
+
+#: a run folder's trained reconstructor (its RCA is measured with it)
+RECONSTRUCTOR_FILE = "reconstructor.safetensors"
+
+
+def save_reconstructor(path: Path, reconstructor: nn.Module, num_directions: int) -> None:
+    """The trained R as safetensors (its architecture class name and K in the metadata)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in reconstructor.state_dict().items()}
+    metadata = {
+        "class": type(reconstructor).__name__,
+        "kind": getattr(reconstructor, "kind", ""),
+        "num_directions": str(num_directions),
+        "input_size": str(getattr(reconstructor, "input_size", None) or ""),  # "": images as rendered
+    }
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def load_reconstructor(run_dir: Path, image_size: int, channels: int, device: str) -> nn.Module | None:
+    """The run's trained reconstructor, or ``None`` when the folder has none (closed-form, Hub sets)."""
+    path = run_dir / RECONSTRUCTOR_FILE
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        size = int(meta["input_size"]) if meta.get("input_size") else None  # absent in older files: none
+        kind = meta.get("kind") or choose_reconstructor("auto", size or image_size)
+        if not 0 < int(meta["num_directions"]) <= defaults.MAX_LATENT_DIM or not 0 < (size or 1) <= 4096:
+            raise ValueError("sizes out of range")
+        model = build_reconstructor(kind, int(meta["num_directions"]), channels, input_size=size)
+        model.load_state_dict(state)
+    except Exception as exc:  # a truncated or foreign file: one line, naming it
+        raise DirectionFileError(
+            f"{path}: not a reconstructor this project wrote ({str(exc).splitlines()[0][:160]}); "
+            "delete it to score the set with held-out RCA only (--metrics heldout_rca)"
+        ) from None
+    return model.to(device).eval()

@@ -36,23 +36,22 @@ import torch
 from . import __version__, defaults, pretrained
 from .directions import FILE_NAME, DirectionSet
 from .errors import CheckpointError, GanzooError, HubError, PluginBehaviourError, RunFolderError
-from .files import RUN_FILE, TEMPORARY_SUFFIX, atomic_write_bytes, atomic_write_text, describe_os_error
+from .files import RUN_FILE, TEMPORARY_SUFFIX, atomic_write_text, describe_os_error
 from .interfaces import DirectionMethod, DiscoveryResult, GeneratorAdapter, images_problem, result_problem
 from .metrics import factor_alignment, reconstructor_accuracy
 from .plugins import get_registry
 from .ranking import rank_by_image_change, ranking_record
+from .reconstructors import RECONSTRUCTOR_FILE, save_reconstructor
 from .safe_text import has_control, plain
-from .settings import PERFORMANCE, RESULT, SCHEDULE, RunSettings
+from .settings import RESULT, RESUMABLE, RunSettings
 from .training import CHECKPOINT_NAME, LOG_NAME, TrainedMethod, distributed_context, join_process_group
 from .traversal import save_traversal
 
-RECONSTRUCTOR_FILE = "reconstructor.safetensors"
 TRAVERSAL_FILE = "traversal.png"
 METRICS_FILE = "metrics.json"  # what `zoo-dirs evaluate` measured (the benchmark's "done" marker)
 LOCK_FILE = ".lock"
 #: run settings that may change when a run is resumed: how it runs, not what it computes (``steps``
 #: may grow, or stop early, never below the checkpoint)
-RESUMABLE_SETTINGS = ("steps", "device", *RunSettings.names(SCHEDULE, PERFORMANCE))
 
 
 def busy_cores(proc_loadavg: Path = Path("/proc/loadavg")) -> float | None:
@@ -529,14 +528,14 @@ def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRe
 
     ``given`` maps a request or settings field (``generator``, ``method``, ``generator_options``,
     ``weights``, ``params``, or a :class:`RunSettings` field) to ``(flag, value)``, for the flags
-    given on the command line only. Fields in :data:`RESUMABLE_SETTINGS` take the new value
+    given on the command line only. Fields in :data:`RESUMABLE` take the new value
     (``steps`` not below the checkpoint's step); any other field that differs from the run is
     refused, naming each.
     """
     request = RunRequest.from_folder(run_dir)
     differences = []
     for key, (flag, value) in given.items():
-        if key in RESUMABLE_SETTINGS:
+        if key in RESUMABLE:
             continue
         saved = _saved_value(request, key)
         if key == "params":
@@ -574,7 +573,7 @@ def resume_request(run_dir: Path, given: Mapping[str, tuple[str, Any]]) -> RunRe
                 f"{flag} {steps} is fewer than the {done} steps {run_dir} has already trained; a run "
                 f"cannot be shortened (leave {flag} out to finish it at {settings.steps} steps)"
             )
-    for key in RESUMABLE_SETTINGS:
+    for key in RESUMABLE:
         if key in given:
             setattr(settings, key, given[key][1])
     settings.resume = True
@@ -918,17 +917,3 @@ def note_shift_scale(generator: GeneratorAdapter, settings: RunSettings) -> None
             f"the prior and traversals saturate; --eps-max {spread / 2:.1f} keeps them inside "
             "(docs/results.md, shift scale)"
         )
-
-
-def save_reconstructor(path: Path, reconstructor: torch.nn.Module, num_directions: int) -> None:
-    """The trained R as safetensors (its architecture class name and K in the metadata)."""
-    from safetensors.torch import save
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in reconstructor.state_dict().items()}
-    metadata = {
-        "class": type(reconstructor).__name__,
-        "kind": getattr(reconstructor, "kind", ""),
-        "num_directions": str(num_directions),
-        "input_size": str(getattr(reconstructor, "input_size", None) or ""),  # "": images as rendered
-    }
-    atomic_write_bytes(path, save(tensors, metadata=metadata))

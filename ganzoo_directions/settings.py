@@ -15,12 +15,14 @@ from . import defaults
 __all__ = [
     "PERFORMANCE",
     "RESULT",
+    "RESUMABLE",
     "RUNTIME",
     "SCHEDULE",
     "Flag",
     "Reporter",
     "RunSettings",
     "SilentReporter",
+    "resume_differences",
 ]
 
 
@@ -232,3 +234,15 @@ class RunSettings:
 #: run settings a benchmark ``--variant`` (or a script's ``--param``) may set, and their types: those
 #: that define a result, but the seed (the benchmark's grid sets it)
 VARIANT_SETTINGS: dict[str, type] = {k: t for k, t in RunSettings.types(RESULT).items() if k != "seed"}
+
+
+#: the fields a resume may change: the length (not below the checkpoint), the device, and the
+#: schedule and performance fields; every other result field must stay as the run was started
+RESUMABLE: tuple[str, ...] = ("steps", "device", *RunSettings.names(SCHEDULE, PERFORMANCE))
+
+
+def resume_differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{field: (saved, now)}`` for the result settings a resume may not change (all but
+    :data:`RESUMABLE`) whose value differs: ``saved`` is what the run recorded
+    (:meth:`RunSettings.describe`), ``now`` what is asked for."""
+    return {k: (saved.get(k), now.get(k)) for k in now if k not in RESUMABLE and saved.get(k) != now.get(k)}

@@ -36,7 +36,7 @@ from .errors import GanzooError, RunFolderError, TrainingDivergedError
 from .files import atomic_torch_save, atomic_write_bytes
 from .interfaces import DirectionMethod, DiscoveryResult, GeneratorAdapter, Option
 from .reconstructors import build_reconstructor, choose_reconstructor, input_size
-from .settings import RunSettings, SilentReporter
+from .settings import RunSettings, SilentReporter, resume_differences
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -492,10 +492,10 @@ class Trainer:
         if not path.exists():
             raise RunFolderError(f"nothing to resume: {path} does not exist")
         state = torch.load(path, map_location=self.device, weights_only=True)
-        saved, now = dict(state["settings"]), self.s.describe()
-        saved.pop("steps", None), now.pop("steps", None)
-        if saved != now:
-            diff = {k: (saved.get(k), now.get(k)) for k in now if saved.get(k) != now.get(k)}
+        diff = resume_differences(
+            state["settings"], self.s.describe()
+        )  # the rule runs.resume_request applies
+        if diff:
             raise RunFolderError(f"cannot resume {self.resume_dir}: settings differ (saved, now): {diff}")
         self.step = int(state["step"])
         self.A.load_state_dict(state["deformator"])

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ganzoo_directions import defaults
 from ganzoo_directions.directions import FILE_NAME
-from ganzoo_directions.evaluation import RECONSTRUCTOR_FILE, EvalOptions, evaluate
+from ganzoo_directions.evaluation import EvalOptions, evaluate
+from ganzoo_directions.reconstructors import RECONSTRUCTOR_FILE
 from ganzoo_directions.runs import RUN_FILE, RunRequest, execute, pick_device
 from ganzoo_directions.settings import VARIANT_SETTINGS, RunSettings
 

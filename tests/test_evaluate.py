@@ -152,8 +152,8 @@ def test_evaluate_keeps_every_finished_metric_and_labels_saved_meanwhile(trained
 def test_renders_after_training_follow_the_run_batch(registry, tmp_path, monkeypatch):
     """The final RCA, the ranking and evaluate render at most the run's batch at a time (a 1024 px run
     that trained at batch 2 must not meet 64 renders at the end), with the same pairs as one piece."""
-    from ganzoo_directions.evaluation import load_reconstructor
     from ganzoo_directions.metrics import reconstructor_accuracy
+    from ganzoo_directions.reconstructors import load_reconstructor
 
     folder = tmp_path / "run"
     settings = RunSettings(num_directions=4, steps=2, batch_size=3, run_dir=folder, log_every=1)

@@ -30,6 +30,7 @@ from ganzoo_directions.directions import FILE_NAME, DirectionSet
 from ganzoo_directions.errors import DirectionFileError, RunFolderError
 from ganzoo_directions.interfaces import RunSettings
 from ganzoo_directions.options import Option
+from ganzoo_directions.reconstructors import RECONSTRUCTOR_FILE
 from ganzoo_directions.runs import LOCK_FILE, RUN_FILE, RunFolder, RunRequest, execute, resume_request
 from ganzoo_directions.training import CHECKPOINT_NAME, LOG_NAME, Trainer
 
@@ -61,14 +62,14 @@ def test_resume_after_the_last_step_finishes_only_what_is_missing(registry, tmp_
     folder = tmp_path / "run"
     complete = execute(request(folder), rca_pairs=16)
     expected = complete.directions.directions.clone()
-    for name in (FILE_NAME, runs.TRAVERSAL_FILE, runs.RECONSTRUCTOR_FILE):
+    for name in (FILE_NAME, runs.TRAVERSAL_FILE, RECONSTRUCTOR_FILE):
         (folder / name).unlink()
     before = files(folder)
     resumed = execute(resume_request(folder, {}), rca_pairs=16)
     assert torch.equal(resumed.directions.directions, expected)
     after = files(folder)
     assert {n: after[n] for n in (RUN_FILE, LOG_NAME)} == {n: before[n] for n in (RUN_FILE, LOG_NAME)}
-    assert {FILE_NAME, runs.TRAVERSAL_FILE, runs.RECONSTRUCTOR_FILE} <= set(after)
+    assert {FILE_NAME, runs.TRAVERSAL_FILE, RECONSTRUCTOR_FILE} <= set(after)
     assert "train_rca" in resumed.directions.metrics  # kept in the checkpoint, not lost with the loop
 
 
@@ -714,7 +715,7 @@ def test_a_checkpoint_write_that_fails_is_one_line_naming_the_file(tmp_path):
 def test_a_truncated_reconstructor_is_one_line_in_evaluate(registry, tmp_path):
     out = tmp_path / "run"
     assert discover("--out", str(out), "--steps", "2", "--method", "baseline").exit_code == 0
-    path = out / runs.RECONSTRUCTOR_FILE
+    path = out / RECONSTRUCTOR_FILE
     path.write_bytes(path.read_bytes()[:1000])  # what a kill mid-copy leaves
     result = invoke("evaluate", str(out), "--metrics", "rca", "--samples", "16")
     assert result.returncode == 1 and "not a reconstructor this project wrote" in result.stderr

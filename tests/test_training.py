@@ -168,8 +168,9 @@ def test_the_reconstructor_sees_large_images_resized(registry, tmp_path):
     """Images above the reconstructor size are resized (anti-aliased) before R: recorded in the run
     and in the reconstructor file, read back by evaluate; below it nothing changes (bit for bit)."""
     from ganzoo_directions.directions import DirectionSet
-    from ganzoo_directions.evaluation import EvalOptions, evaluate, load_reconstructor
+    from ganzoo_directions.evaluation import EvalOptions, evaluate
     from ganzoo_directions.interfaces import RunSettings
+    from ganzoo_directions.reconstructors import load_reconstructor
     from ganzoo_directions.runs import RunRequest, execute
 
     def run(name, image_size, size):
