@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,7 +34,7 @@ import torch
 from . import defaults
 from .deformators import Deformator, build_deformator
 from .errors import DirectionFileError, GanzooError
-from .files import atomic_write_bytes, refuse_cache_write
+from .files import read_tagged, refuse_cache_write, write_tagged
 from .interfaces import GeneratorAdapter
 from .safe_text import has_control
 
@@ -389,8 +388,6 @@ class DirectionSet:
     # -- the file ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the set to ``path`` (a file, or a folder that gets ``directions.safetensors``)."""
-        from safetensors.torch import save
-
         path = Path(path)
         if path.is_dir():
             path = path / FILE_NAME
@@ -405,43 +402,18 @@ class DirectionSet:
                 tensors[f"deformator.{name}"] = tensor.detach().cpu().contiguous()
         else:
             spec.pop("deformator", None)
-        metadata = {
-            "format": FORMAT_NAME,
-            "format_version": str(FORMAT_VERSION),
-            "spec": json.dumps(spec, sort_keys=True),
-        }
-        atomic_write_bytes(path, save(tensors, metadata=metadata))
+        write_tagged(path, tensors, FORMAT_NAME, FORMAT_VERSION, spec)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> DirectionSet:
         """Read a direction set; anything that is not one gets a :class:`DirectionFileError`."""
-        from safetensors import safe_open
-
         path = Path(path)
         if path.is_dir():
             path = path / FILE_NAME
         if not path.is_file():
             raise DirectionFileError(f"{path}: no such file")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
-                tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
-        except Exception as exc:
-            raise DirectionFileError(f"{path}: not a safetensors file ({exc})") from None
-        if metadata.get("format") != FORMAT_NAME:
-            raise DirectionFileError(f"{path}: not a direction set (no '{FORMAT_NAME}' header)")
-        version = metadata.get("format_version")
-        if version != str(FORMAT_VERSION):
-            raise DirectionFileError(
-                f"{path}: direction-set format version {version}, this package reads {FORMAT_VERSION}"
-                " (upgrade ganzoo-directions, or re-export the set)"
-            )
-        try:
-            spec = json.loads(metadata["spec"])
-        except (KeyError, ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
-            raise DirectionFileError(f"{path}: metadata 'spec' is missing or not JSON ({reason})") from None
+        tensors, spec = read_tagged(path, FORMAT_NAME, FORMAT_VERSION, what="direction set")
         directions = tensors.pop("directions", None)
         if directions is None:
             raise DirectionFileError(f"{path}: no 'directions' tensor")

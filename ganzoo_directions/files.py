@@ -1,6 +1,7 @@
 """Writing files safely: atomic writes (a file is either the old one or the complete new one, never half
 written), OS errors described in one line ("no space left on device"), and no write into the Hugging
-Face cache (a pulled set stays as the Hub has it)."""
+Face cache (a pulled set stays as the Hub has it). The project's tagged safetensors files (direction
+sets, latents): tensors with a ``format`` / ``format_version`` header and a JSON ``spec``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import GanzooError
+from .errors import DirectionFileError, GanzooError
 
 #: the ending of this project's temporary files (``.NAME.XXXXXXXX.ganzoo.tmp``): a run folder's claim
 #: removes only these, never a user's own ``.*.tmp``
@@ -97,3 +98,48 @@ def refuse_cache_write(path: str | os.PathLike) -> None:
             f"{path} is a pulled set in the Hugging Face cache, which stays as the Hub has it: "
             "pull it with --out DIR (or copy the folder) to label or evaluate it"
         )
+
+
+def write_tagged(
+    path: str | os.PathLike, tensors: dict[str, Any], fmt: str, version: int, spec: dict[str, Any]
+) -> None:
+    """Write ``tensors`` as safetensors, atomically, with the header ``fmt`` / ``version`` and ``spec``
+    as JSON (sorted keys, so a file's bytes depend only on its content)."""
+    import json
+
+    from safetensors.torch import save
+
+    metadata = {"format": fmt, "format_version": str(version), "spec": json.dumps(spec, sort_keys=True)}
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def read_tagged(path: Path, fmt: str, version: int, *, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(tensors, spec)`` of a file :func:`write_tagged` wrote as ``fmt``; anything else (not
+    safetensors, another format or version, a spec that is not JSON) is one
+    :class:`DirectionFileError` naming the file. ``what`` names the kind in messages ("direction set")."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+    except Exception as exc:
+        raise DirectionFileError(f"{path}: not a safetensors file ({exc})") from None
+    if metadata.get("format") != fmt:
+        raise DirectionFileError(f"{path}: not a {what} (no '{fmt}' header)")
+    found = metadata.get("format_version")
+    if found != str(version):
+        raise DirectionFileError(
+            f"{path}: {what} format version {found}, this package reads {version} (upgrade "
+            "ganzoo-directions, or write the file again)"
+        )
+    try:
+        spec = json.loads(metadata["spec"])
+    except (KeyError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise DirectionFileError(f"{path}: metadata 'spec' is missing or not JSON ({reason})") from None
+    if not isinstance(spec, dict):
+        raise DirectionFileError(f"{path}: metadata 'spec' must be a JSON object")
+    return tensors, spec

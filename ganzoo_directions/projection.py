@@ -24,7 +24,6 @@ image: ``source``, ``psnr``, ``distance``), ``history`` (mean loss every ``log_e
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ import torch.nn.functional as F
 from . import defaults
 from .directions import generator_mismatches
 from .errors import DirectionFileError, GanzooError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, read_tagged, write_tagged
 from .interfaces import GeneratorAdapter
 
 LATENTS_FILE = "latents.safetensors"
@@ -244,40 +243,24 @@ def load_targets(files: Sequence[Path], generator: GeneratorAdapter) -> torch.Te
 
 def save_latents(path: str | os.PathLike, latents: torch.Tensor, spec: dict[str, Any]) -> Path:
     """Write ``(N, D)`` latents and their ``spec`` (module docstring) to ``path`` atomically."""
-    from safetensors.torch import save
-
     path = Path(path)
     if path.is_dir():
         path = path / LATENTS_FILE
-    metadata = {"format": LATENTS_FORMAT, "format_version": str(LATENTS_VERSION), "spec": json.dumps(spec)}
-    atomic_write_bytes(
-        path, save({"latents": latents.detach().float().cpu().contiguous()}, metadata=metadata)
+    write_tagged(
+        path, {"latents": latents.detach().float().cpu().contiguous()}, LATENTS_FORMAT, LATENTS_VERSION, spec
     )
     return path
 
 
 def load_latents(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, Any]]:
     """``(latents (N, D), spec)`` of a latents file (or a folder holding ``latents.safetensors``)."""
-    from safetensors import safe_open
-
     path = Path(path)
     if path.is_dir():
         path = path / LATENTS_FILE
     if not path.is_file():
         raise DirectionFileError(f"{path}: no such latents file (zoo-dirs project writes one)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            latents = f.get_tensor("latents") if "latents" in f.keys() else None  # noqa: SIM118
-    except Exception as exc:
-        raise DirectionFileError(f"{path}: not a safetensors file ({exc})") from None
-    if metadata.get("format") != LATENTS_FORMAT:
-        raise DirectionFileError(f"{path}: not a latents file (no '{LATENTS_FORMAT}' header)")
-    if metadata.get("format_version") != str(LATENTS_VERSION):
-        raise DirectionFileError(
-            f"{path}: latents format version {metadata.get('format_version')}, this package reads "
-            f"{LATENTS_VERSION}"
-        )
+    tensors, spec = read_tagged(path, LATENTS_FORMAT, LATENTS_VERSION, what="latents file")
+    latents = tensors.get("latents")
     if (
         latents is None
         or latents.ndim != 2
@@ -285,10 +268,6 @@ def load_latents(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, Any]]
         or not bool(torch.isfinite(latents).all())
     ):
         raise DirectionFileError(f"{path}: 'latents' must be a finite (N, D) float tensor")
-    try:
-        spec = json.loads(metadata["spec"])
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise DirectionFileError(f"{path}: metadata 'spec' is missing or not JSON ({exc})") from None
     return latents, spec
 
 
