@@ -18,6 +18,7 @@ __all__ = [
     "RESUMABLE",
     "RUNTIME",
     "SCHEDULE",
+    "VARIANT_SETTINGS",
     "Flag",
     "Reporter",
     "RunSettings",
