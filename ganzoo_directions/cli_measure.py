@@ -19,6 +19,7 @@ from .cli_options import (
     gen_options_option,
     random_weights_option,
     set_weights_option,
+    setting_option,
     weights_option,
 )
 from .errors import GanzooError
@@ -241,19 +242,8 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
 @gen_options_option
 @weights_option
 @random_weights_option
-@click.option(
-    "--steps",
-    type=click.IntRange(min=1, max=defaults.MAX_STEPS),
-    default=None,
-    help="Training steps of the trained methods. [default: the generator's recommended steps]",
-)
-@click.option(
-    "--directions",
-    "num_directions",
-    type=click.IntRange(min=1),
-    default=None,
-    help=f"K. [default: {defaults.NUM_DIRECTIONS}, capped at the latent dimension]",
-)
+@setting_option("steps", help="Training steps of the trained methods.")
+@setting_option("num_directions")
 @click.option(
     "--metrics",
     type=MetricList(),

@@ -164,42 +164,47 @@ set_weights_option = click.option(
 )
 
 
-def run_setting_options(command: Any) -> Any:
-    """discover's option for each run setting that has a :class:`~.interfaces.Flag`, generated from
-    :class:`~.interfaces.RunSettings` (its help, bounds and default declared there only)."""
+def setting_option(name: str, help: str | None = None) -> Any:
+    """The option of the run setting ``name``, generated from its :class:`~.settings.Flag` (flag name,
+    bounds, default, help; ``help`` replaces the help's first part, where a command means the setting
+    more narrowly). An ``unset`` setting not given is ``None``; the command passes 0 ("chosen when
+    the run starts")."""
+    flag = RunSettings.flags()[name]
+    default = {f.name: f.default for f in fields(RunSettings)}[name]
+    help_text = help or flag.help
+    if flag.recommended:
+        help_text += " " + RECOMMENDED.format(plain=flag.unset or default)
+    elif flag.unset:
+        help_text += f" [default: {flag.unset}]"
+    if isinstance(default, bool) and default:  # on unless turned off
+        return click.option(
+            f"{flag.name}/--no-{flag.name[2:]}", name, default=True, show_default=True, help=help_text
+        )
+    if isinstance(default, bool):
+        return click.option(flag.name, name, is_flag=True, help=help_text)
+    kind: Any
+    if flag.choices is not None:
+        kind = click.Choice(flag.choices)
+    elif isinstance(default, float):
+        kind = FiniteFloatRange(min=flag.low, max=flag.high, min_open=flag.low_open)
+    else:
+        kind = click.IntRange(min=flag.low, max=flag.high, min_open=flag.low_open)
+    shown = not (flag.recommended or flag.unset)
+    return click.option(
+        flag.name,
+        name,
+        type=kind,
+        default=None if flag.unset else default,
+        show_default=shown,
+        help=help_text,
+    )
 
-    defaults_of = {f.name: f.default for f in fields(RunSettings)}
-    for name, flag in reversed(RunSettings.flags().items()):  # decorators apply bottom-up
-        default = defaults_of[name]
-        kind: Any
-        if flag.choices is not None:
-            kind = click.Choice(flag.choices)
-        elif isinstance(default, bool):
-            kind = None
-        elif isinstance(default, float):
-            kind = FiniteFloatRange(min=flag.low, max=flag.high, min_open=flag.low_open)
-        else:
-            kind = click.IntRange(min=flag.low, max=flag.high, min_open=flag.low_open)
-        help_text = flag.help
-        if flag.recommended:
-            help_text += " " + RECOMMENDED.format(plain=flag.unset or default)
-        elif flag.unset:
-            help_text += f" [default: {flag.unset}]"
-        shown = not (flag.recommended or flag.unset)
-        if isinstance(default, bool) and default:  # on unless turned off
-            names = (f"{flag.name}/--no-{flag.name[2:]}", name)
-            command = click.option(*names, default=True, show_default=True, help=help_text)(command)
-        elif isinstance(default, bool):
-            command = click.option(flag.name, name, is_flag=True, help=help_text)(command)
-        else:
-            command = click.option(
-                flag.name,
-                name,
-                type=kind,
-                default=None if flag.unset else default,
-                show_default=shown,
-                help=help_text,
-            )(command)
+
+def run_setting_options(command: Any) -> Any:
+    """discover's option for every run setting that has a :class:`~.settings.Flag`, in declaration
+    order (each declared in :class:`~.settings.RunSettings` only)."""
+    for name in reversed(RunSettings.flags()):  # decorators apply bottom-up
+        command = setting_option(name)(command)
     return command
 
 
