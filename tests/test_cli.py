@@ -354,3 +354,28 @@ def test_a_busy_machine_gets_fewer_threads_and_a_slowdown_is_said(monkeypatch, t
         said is not None and "slowed from 2.5 steps/s to 1.20 s/step" in said and "OMP_NUM_THREADS=1" in said
     )
     assert watch.note(100, 120.0) is None  # said once
+
+
+def test_every_run_setting_flag_is_a_discover_option_with_its_bounds():
+    """The run settings are declared once (settings.RunSettings): discover's options come from them."""
+    from ganzoo_directions.settings import RunSettings
+
+    options = {opt: param for param in cli.commands["discover"].params for opt in param.opts}
+    for name, flag in RunSettings.flags().items():
+        param = options[flag.name]
+        assert param.name == name
+        if flag.low is not None and not flag.low_open:
+            result = CliRunner().invoke(cli, ["discover", flag.name, str(flag.low - 1)])
+            assert result.exit_code == 2 and flag.name in result.output, (flag.name, result.output)
+
+
+def test_a_benchmark_variant_takes_every_result_setting_but_the_seed():
+    from ganzoo_directions.benchmark import Variant
+    from ganzoo_directions.settings import RESULT, VARIANT_SETTINGS, RunSettings
+
+    assert set(VARIANT_SETTINGS) == set(RunSettings.names(RESULT)) - {"seed"}
+    values = {int: "3", float: "0.5", str: "lenet"}
+    text = ",".join(f"{key}={values[kind]}" for key, kind in VARIANT_SETTINGS.items())
+    variant = Variant.parse(f"row=centroid:{text},deformator=ortho")
+    assert variant.settings == {key: kind(values[kind]) for key, kind in VARIANT_SETTINGS.items()}
+    assert variant.params == {"deformator": "ortho"}

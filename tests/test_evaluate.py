@@ -235,3 +235,13 @@ def test_the_closed_form_ranking_costs_a_bounded_number_of_renders(registry, mon
         record = rank_by_image_change(generator, dset, magnitude=1.0)
         assert record["samples"] == samples and sum(rendered) == samples * (2 * K + 1)
         assert sum(rendered) <= defaults.RANKING_RENDERS
+
+
+def test_recorded_metrics_reads_scores_and_notes_by_the_metric_table(tmp_path):
+    from ganzoo_directions.evaluation import recorded_metrics
+
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"disentanglement": 0.2, "protocol_note": "no labelled images", "rca_pairs": 10})
+    )
+    assert recorded_metrics(tmp_path) == ["factors", "mig", "dci"]  # not rca: only its pair count is there
+    assert recorded_metrics(tmp_path / "elsewhere") == []
