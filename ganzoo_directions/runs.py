@@ -50,8 +50,6 @@ from .traversal import save_traversal
 TRAVERSAL_FILE = "traversal.png"
 METRICS_FILE = "metrics.json"  # what `zoo-dirs evaluate` measured (the benchmark's "done" marker)
 LOCK_FILE = ".lock"
-#: run settings that may change when a run is resumed: how it runs, not what it computes (``steps``
-#: may grow, or stop early, never below the checkpoint)
 
 
 def busy_cores(proc_loadavg: Path = Path("/proc/loadavg")) -> float | None:
