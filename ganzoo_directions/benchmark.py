@@ -162,7 +162,8 @@ def run_benchmark(
                 progress(f"training {name}")
             reporter = reporter_for(name) if reporter_for else SilentReporter()
             _train(plan, variant, seed, folder, reporter)
-        missing = tuple(m for m in plan.metrics if m not in recorded_metrics(folder))
+        recorded = recorded_metrics(folder)  # metrics.json, read once
+        missing = tuple(m for m in plan.metrics if m not in recorded)
         if missing:
             if progress:
                 progress(f"scoring {name}: {', '.join(missing)}")

@@ -153,7 +153,8 @@ def evaluate(
     except KeyboardInterrupt:
         from .evaluation import METRICS_FILE, recorded_metrics
 
-        kept = [name for name in metrics if name in recorded_metrics(folder)]
+        recorded = recorded_metrics(folder)
+        kept = [name for name in metrics if name in recorded]
         what = f"kept {', '.join(kept)} in {folder / METRICS_FILE}" if kept else "no metric was finished"
         console.print(
             f"[yellow]interrupted[/]: {what}; run the same command to measure the rest", highlight=False

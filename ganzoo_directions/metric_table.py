@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import GanzooError
+
 
 @dataclass(frozen=True)
 class Column:
@@ -88,8 +90,6 @@ COLUMNS: dict[str, Column] = {
 
 def metric(name: str) -> Metric:
     """The metric called ``name``; an unknown one lists the valid names."""
-    from .errors import GanzooError
-
     for known in METRICS:
         if known.name == name:
             return known
