@@ -153,6 +153,27 @@ class OrthoDeformator(Deformator):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
 
+class SpanDeformator(OrthoDeformator):
+    """Orthonormal columns confined to a K-dimensional subspace: the first K columns of ``base``
+    rotated among themselves, ``base[:, :K] @ expm(S - S^T)`` with S a free K x K matrix.
+
+    Started from given directions (``-p init=sefa``), it can only turn them within their span; at
+    ``init="identity"`` it turns the first K latent axes among themselves. A closed form that finds
+    the right subspace but not the right axes in it is refined this way without leaving it (nor
+    escaping to directions the generator ignores)."""
+
+    kind = "span"
+
+    def __init__(self, num_directions: int, latent_dim: int, init: str = "identity") -> None:
+        super().__init__(num_directions, latent_dim, init)
+        scale = 1e-3 if init == "identity" else 1.0
+        self.log_mat_half = nn.Parameter(scale * torch.randn(num_directions, num_directions))
+
+    def direction_matrix(self) -> torch.Tensor:
+        skew = self.log_mat_half - self.log_mat_half.t()  # (K, K)
+        return self.base[:, : self.num_directions] @ torch.linalg.matrix_exp(skew)  # (D, K)
+
+
 class MLPDeformator(Deformator):
     """The paper's A: Linear(K, H) - ELU - Linear(H, H) - ELU - Linear(H, D) on e_k * eps.
 
@@ -199,7 +220,8 @@ def scaled_one_hot(k: torch.Tensor, eps: torch.Tensor, num_directions: int) -> t
 
 
 DEFORMATORS: dict[str, type[Deformator]] = {
-    cls.kind: cls for cls in (LinearDeformator, UnitDeformator, OrthoDeformator, MLPDeformator)
+    cls.kind: cls
+    for cls in (LinearDeformator, UnitDeformator, OrthoDeformator, SpanDeformator, MLPDeformator)
 }
 
 

@@ -176,7 +176,8 @@ class TrainedMethod(DirectionMethod):
     def build_image_model(self, generator: GeneratorAdapter, settings: RunSettings) -> torch.nn.Module | None:
         """The network on images trained jointly with A, or ``None``: the run's reconstructor R
         (``--reconstructor``). A method whose :meth:`objective` needs another network builds it here
-        (it is checkpointed, wrapped for data-parallel runs and stepped like R)."""
+        (it is checkpointed, wrapped for data-parallel runs and stepped like R); one that trains A
+        alone returns a module without parameters (``torch.nn.Identity()``)."""
         return None
 
     def objective(self, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
@@ -372,7 +373,9 @@ class Trainer:
         # --grad-checkpoint: per synthesis block where the adapter can, else the whole shifted render
         self.block_checkpointing = settings.grad_checkpoint and generator.checkpoint_blocks(True)
         self.opt_A = adam(self.A.parameters(), settings.lr, self.device)
-        self.opt_R = adam(self.R.parameters(), settings.lr, self.device)
+        # a method that trains A alone builds an image model without parameters: nothing to step
+        trains_r = any(True for _ in self.R.parameters())
+        self.opt_R = adam(self.R.parameters(), settings.lr, self.device) if trains_r else None
         self.rng = torch.Generator(self.device).manual_seed(settings.seed + 1)
         method.reset_state(self.K, self.D, self.device)
         self.window = _Window(method.statistics, self.device)
@@ -392,7 +395,8 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.A_step = DDP(self.A, device_ids=ids)
-            self.R_step = DDP(self.R, device_ids=ids)
+            if self.opt_R is not None:
+                self.R_step = DDP(self.R, device_ids=ids)
         if settings.compile:
             self.R_step = torch.compile(self.R_step)
             self.render_shifted = torch.compile(generator.render_shifted)
@@ -414,10 +418,12 @@ class Trainer:
         """One optimisation step; returns the step's statistics as a device tensor (no sync)."""
         loss, stats = self.method.objective(self)
         self.opt_A.zero_grad(set_to_none=True)
-        self.opt_R.zero_grad(set_to_none=True)
+        if self.opt_R is not None:
+            self.opt_R.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_A.step()
-        self.opt_R.step()
+        if self.opt_R is not None:
+            self.opt_R.step()
         return stats
 
     def render_pairs(self, z: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -472,7 +478,7 @@ class Trainer:
             "deformator": self.A.state_dict(),
             "reconstructor": self.R.state_dict(),
             "opt_deformator": self.opt_A.state_dict(),
-            "opt_reconstructor": self.opt_R.state_dict(),
+            "opt_reconstructor": self.opt_R.state_dict() if self.opt_R is not None else {},
             "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "method_state": self.method.extra_state(),
@@ -501,7 +507,8 @@ class Trainer:
         self.A.load_state_dict(state["deformator"])
         self.R.load_state_dict(state["reconstructor"])
         self.opt_A.load_state_dict(state["opt_deformator"])
-        self.opt_R.load_state_dict(state["opt_reconstructor"])
+        if self.opt_R is not None:
+            self.opt_R.load_state_dict(state["opt_reconstructor"])
         self.rng.set_state(state["rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         self.method.load_extra_state(state["method_state"])

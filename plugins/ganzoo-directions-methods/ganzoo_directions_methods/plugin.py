@@ -3,6 +3,7 @@
 from ganzoo_directions.hookspecs import hookimpl
 
 from .disco import DisCo
+from .hessian import HessianPenalty
 from .methods import Baseline, Centroid, CentroidOrtho, TwoShift
 
 
@@ -13,3 +14,4 @@ def register_direction_methods(register):
     register(Centroid)
     register(CentroidOrtho)
     register(DisCo)
+    register(HessianPenalty)

@@ -1,0 +1,104 @@
+"""The Hessian Penalty (Peebles, Peebles, Zhu, Efros & Torralba, ECCV 2020: "The Hessian Penalty: a
+weak prior for unsupervised disentanglement") as a direction-discovery method, on the shared loop.
+
+Their section on BigGAN learns K orthonormal directions Q for a frozen generator by making the
+Hessian of the image with respect to the coordinates along them diagonal: moving along one direction
+should change the image in a way that does not depend on where one stands along the others. At a
+point z' = z + A(k, d) (one direction, d ~ U[-eps_max, eps_max], as their path sizes) and for
+Rademacher vectors v (K entries +-1), the second directional derivative along Q v is estimated by a
+central difference,
+
+    sdd_v = (G(z' + eps Q v) - 2 G(z') + G(z' - eps Q v)) / eps^2,
+
+and since v^T H v = sum_i H_ii + sum_{i != j} v_i v_j H_ij, its variance over v is
+2 sum_{i != j} H_ij^2: the off-diagonal energy. The loss is that variance (unbiased, over ``probes``
+draws of v) averaged over pixels and latents (their ``reduction=mean``). No reconstructor is trained.
+
+With the ``ortho`` deformator the directions can turn anywhere in the latent, as in their code; with
+``span`` (``-p deformator=span -p init=deepspectral``) they turn only among themselves, so a
+closed-form set is refined within its own subspace. There the Frobenius norm of the Hessian restricted
+to the subspace does not change under the rotation, so lowering the off-diagonal part raises the
+diagonal one: a joint diagonalisation of the per-pixel Hessians, which cannot be won by turning the
+directions towards ones the generator ignores (docs/methods.md).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from ganzoo_directions import defaults
+from ganzoo_directions.deformators import sample_magnitudes
+from ganzoo_directions.errors import GanzooError
+from ganzoo_directions.interfaces import GeneratorAdapter, Option, RunSettings
+from ganzoo_directions.training import TrainedMethod
+
+if TYPE_CHECKING:
+    from ganzoo_directions.training import Trainer
+
+
+class HessianPenalty(TrainedMethod):
+    """Peebles et al., ECCV 2020: directions along which the image's Hessian is diagonal (see the module
+    docstring)."""
+
+    name = "hessian"
+    summary = "Hessian Penalty (Peebles et al. 2020): directions whose mixed second derivatives vanish"
+    statistics = ("loss", "curvature")
+    reconstructs = False
+    hyperparameters = {
+        **{
+            key: option
+            for key, option in TrainedMethod.common_hyperparameters(
+                deformator="ortho", shift_weight=0.0
+            ).items()
+            if key in ("deformator", "init")
+        },
+        "epsilon": Option(
+            0.1, "step of the central second difference, in latent units (theirs: 0.1)", minimum=1e-4
+        ),
+        "probes": Option(2, "Rademacher vectors per latent whose variance is taken (theirs: 2)", minimum=2),
+    }
+
+    def recommended_settings(self, generator: GeneratorAdapter) -> dict[str, Any]:
+        # the shift law of centroid-ortho (half the latents' spread), so the points where the Hessian
+        # is taken are those the other methods are trained at; their A_lr
+        spread = generator.latent_spread()
+        return {
+            "lr": 1e-2,
+            "eps_max": max(defaults.EPS_MIN * 2, round(spread)) / 2,
+            "num_directions": max(2, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
+        }
+
+    def build_image_model(self, generator: GeneratorAdapter, settings: RunSettings) -> nn.Module:
+        if settings.num_directions < 2:
+            raise GanzooError("hessian penalises mixed derivatives: it needs --directions 2 or more")
+        if self.hparams["deformator"] == "mlp":
+            raise GanzooError("hessian needs a linear deformator (-p deformator=ortho, span, unit or linear)")
+        return nn.Identity()  # A is trained alone
+
+    def objective(self, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+        G, A, s, K = trainer.G, trainer.A_step, trainer.s, trainer.K
+        B, W, rng, device = s.batch_size, trainer.world, trainer.rng, trainer.device
+        eps, probes = self.hparams["epsilon"], self.hparams["probes"]
+        z = trainer.local(G.sample_latents(B * W, rng))  # (B, D)
+        k = trainer.local(torch.randint(0, K, (B * W,), generator=rng, device=device))  # (B,)
+        d = trainer.local(sample_magnitudes((B * W,), s.eps_max, 0.0, rng, device))  # (B,)
+        v = torch.randint(0, 2, (probes, B * W, K), generator=rng, device=device)
+        v = trainer.local((2 * v - 1).float().transpose(0, 1)).transpose(0, 1)  # (P, B, K) of +-1
+
+        # one call of A for the base shifts and every probe: A is linear, so Q v = sum_i A(i, v_i)
+        every = torch.arange(K, device=device).repeat(probes * B)  # (P*B*K,)
+        codes = A(torch.cat([k, every]), torch.cat([d, eps * v.reshape(-1)]))  # (B + P*B*K, D)
+        base = codes[:B]  # (B, D)
+        probe = codes[B:].view(probes, B, K, -1).sum(dim=2)  # (P, B, D): eps Q v
+        shifts = torch.cat([base[None], base + probe, base - probe])  # (1 + 2P, B, D)
+        z_rep = z[None].expand(1 + 2 * probes, -1, -1)  # (1 + 2P, B, D)
+        images = trainer.render_pairs(z_rep.reshape(-1, z.shape[1]), shifts.reshape(-1, z.shape[1]))
+        images = images.float().view(1 + 2 * probes, B, -1)  # (1 + 2P, B, C*H*W)
+        centre, forward, backward = images[0], images[1 : 1 + probes], images[1 + probes :]
+        sdd = (forward - 2 * centre + backward) / eps**2  # (P, B, C*H*W): v^T H v per pixel
+        loss = sdd.var(dim=0, unbiased=True).mean()
+        curvature = sdd.detach().square().mean()  # how much second-order change there is at all
+        return loss, torch.stack([loss.detach(), curvature])
