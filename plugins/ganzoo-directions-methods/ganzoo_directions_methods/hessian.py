@@ -96,7 +96,7 @@ class HessianPenalty(TrainedMethod):
         shifts = torch.cat([base[None], base + probe, base - probe])  # (1 + 2P, B, D)
         z_rep = z[None].expand(1 + 2 * probes, -1, -1)  # (1 + 2P, B, D)
         images = trainer.render_pairs(z_rep.reshape(-1, z.shape[1]), shifts.reshape(-1, z.shape[1]))
-        images = images.float().view(1 + 2 * probes, B, -1)  # (1 + 2P, B, C*H*W)
+        images = images.float().reshape(1 + 2 * probes, B, -1)  # (1 + 2P, B, C*H*W)
         centre, forward, backward = images[0], images[1 : 1 + probes], images[1 + probes :]
         sdd = (forward - 2 * centre + backward) / eps**2  # (P, B, C*H*W): v^T H v per pixel
         loss = sdd.var(dim=0, unbiased=True).mean()
