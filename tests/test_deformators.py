@@ -24,7 +24,7 @@ def test_shapes_zero_shift_and_unit_directions(kind):
     assert torch.allclose(directions.norm(dim=1), torch.ones(5), atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["linear", "unit", "ortho"])
+@pytest.mark.parametrize("kind", ["linear", "unit", "ortho", "span"])
 def test_linear_kinds_scale_a_fixed_column(kind):
     torch.manual_seed(0)
     A = build_deformator(kind, 4, 6)
@@ -34,9 +34,9 @@ def test_linear_kinds_scale_a_fixed_column(kind):
     k = torch.tensor([2, 2])
     a, b = A(k, torch.tensor([1.0, -2.5]))
     assert torch.allclose(b, -2.5 * a, atol=1e-6)
-    if kind in ("unit", "ortho"):
+    if kind in ("unit", "ortho", "span"):
         assert torch.allclose(a.norm(), torch.tensor(1.0), atol=1e-5)
-    if kind == "ortho":
+    if kind in ("ortho", "span"):
         M = A.direction_matrix()
         assert torch.allclose(M.t() @ M, torch.eye(4), atol=1e-5)
 
@@ -60,7 +60,7 @@ def test_ortho_refuses_more_directions_than_dimensions():
         build_deformator("ortho", 9, 8)
 
 
-@pytest.mark.parametrize("kind", ["linear", "unit", "ortho"])
+@pytest.mark.parametrize("kind", ["linear", "unit", "ortho", "span"])
 def test_linear_kinds_start_from_given_directions_or_a_random_basis(kind):
     from ganzoo_directions.metrics import random_directions
 
@@ -74,6 +74,24 @@ def test_linear_kinds_start_from_given_directions_or_a_random_basis(kind):
     assert (random.unit_directions() @ torch.eye(6)[:4].t()).abs().max() < 0.99  # not the axes
     with pytest.raises(GanzooError, match="init"):
         build_deformator(kind, 4, 6, init="nope")
+
+
+def test_span_turns_its_start_only_within_the_starts_subspace():
+    from ganzoo_directions.metrics import random_directions
+
+    torch.manual_seed(0)
+    given = random_directions(3, 7, seed=5)  # (3, 7)
+    A, free = build_deformator("span", 3, 7), build_deformator("ortho", 3, 7)
+    assert A.log_mat_half.shape == (3, 3)  # K(K-1)/2 free angles, not D(D-1)/2
+    for deformator in (A, free):
+        deformator.start_from(given)
+        with torch.no_grad():
+            deformator.log_mat_half.add_(0.5 * torch.randn_like(deformator.log_mat_half))
+    projector = given.t() @ given  # (7, 7): onto the span of the given directions
+    turned, escaped = A.direction_matrix(), free.direction_matrix()  # (7, 3)
+    assert torch.allclose(projector @ turned, turned, atol=1e-5)  # still in the span ...
+    assert not torch.allclose(turned, given.t(), atol=1e-2)  # ... but turned within it
+    assert not torch.allclose(projector @ escaped, escaped, atol=1e-2)  # ortho leaves it
 
 
 def test_ortho_files_written_before_the_base_rotation_still_load():

@@ -24,7 +24,7 @@ def _set(sprites, kind="mlp"):
     return DirectionSet(A.unit_directions(), A.eval(), spec)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "ortho"])
+@pytest.mark.parametrize("kind", ["mlp", "ortho", "span"])
 def test_round_trip(tmp_path, sprites, kind):
     dset = _set(sprites, kind)
     path = dset.save(tmp_path / "d.safetensors")

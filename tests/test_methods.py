@@ -180,3 +180,48 @@ def test_disco_learns_to_tell_its_directions_apart(registry, quick_settings):
     assert torch.allclose(d @ d.t(), torch.eye(8), atol=1e-4)
     with pytest.raises(GanzooError, match="needs --directions 2 or more"):
         method.discover(sprites, quick_settings(num_directions=1))
+
+
+def test_hessian_turns_a_random_basis_towards_the_factors_of_sprites(registry, quick_settings):
+    """The Hessian Penalty alone (no reconstructor): from a random orthonormal basis, 200 steps of
+    making the image's mixed second derivatives vanish bring the directions closer to the analytic
+    generator's true factors than the random basis they started from (seen: direction precision
+    0.78 against 0.60; from SeFa's directions, 0.95 at 800 steps against SeFa's 0.61)."""
+    import json
+
+    from ganzoo_directions.metrics import random_directions
+
+    sprites = registry.generator("sprites").cls(image_size=16)
+    truth = sprites.known_factors().directions
+    settings = quick_settings(
+        steps=200, batch_size=16, lr=1e-2, eps_max=1.5, log_every=50, checkpoint_every=1000
+    )
+    result = build_method("hessian", {"init": "random"}).discover(sprites, settings)
+    start = factor_alignment(random_directions(8, 8, 0), truth)["direction_precision"]
+    found = factor_alignment(result.directions, truth)["direction_precision"]
+    assert found > start + 0.1, (found, start)
+    log = [json.loads(line) for line in (settings.run_dir / "log.jsonl").read_text().splitlines()]
+    assert list(log[-1]) == ["step", "loss", "curvature", "steps_per_s"]
+    assert log[-1]["loss"] < log[0]["loss"], log
+    assert result.reconstructor is None and "train_rca" not in result.metrics
+    d = result.directions
+    assert torch.allclose(d @ d.t(), torch.eye(8), atol=1e-4)
+    with pytest.raises(GanzooError, match="needs --directions 2 or more"):
+        build_method("hessian", {}).discover(sprites, quick_settings(num_directions=1))
+    with pytest.raises(GanzooError, match="one of linear, unit, ortho, span"):  # Q v = sum_i A(i, v_i)
+        build_method("hessian", {"deformator": "mlp"})
+
+
+def test_hessian_refines_a_closed_form_set_within_its_span(registry, small_sprites, quick_settings):
+    """``-p deformator=span -p init=sefa``: the directions turn, but only among SeFa's own."""
+    K = 4
+    settings = quick_settings(num_directions=K, steps=20, batch_size=8, lr=1e-2, eps_max=1.5)
+    sefa = registry.method("sefa").cls().discover(small_sprites, settings).directions  # (K, D)
+    found = (
+        build_method("hessian", {"init": "sefa", "deformator": "span"})
+        .discover(small_sprites, settings)
+        .directions
+    )
+    projector = sefa.t() @ sefa  # onto SeFa's span
+    assert torch.allclose(found @ projector, found, atol=1e-4)
+    assert not torch.allclose(found, sefa, atol=1e-3)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ganzoo_directions import defaults
-from ganzoo_directions.deformators import sample_magnitudes
+from ganzoo_directions.deformators import DEFORMATORS, sample_magnitudes
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import GeneratorAdapter, Option, RunSettings
 from ganzoo_directions.training import TrainedMethod
@@ -48,13 +48,13 @@ class HessianPenalty(TrainedMethod):
     statistics = ("loss", "curvature")
     reconstructs = False
     hyperparameters = {
-        **{
-            key: option
-            for key, option in TrainedMethod.common_hyperparameters(
-                deformator="ortho", shift_weight=0.0
-            ).items()
-            if key in ("deformator", "init")
-        },
+        "deformator": Option(
+            "ortho",
+            "parametrisation of A: ortho turns anywhere in the latent (theirs), span only within the "
+            "start's subspace",
+            choices=tuple(kind for kind, cls in DEFORMATORS.items() if cls.linear),
+        ),
+        "init": TrainedMethod.common_hyperparameters(deformator="ortho", shift_weight=0.0)["init"],
         "epsilon": Option(
             0.1, "step of the central second difference, in latent units (theirs: 0.1)", minimum=1e-4
         ),
@@ -74,8 +74,6 @@ class HessianPenalty(TrainedMethod):
     def build_image_model(self, generator: GeneratorAdapter, settings: RunSettings) -> nn.Module:
         if settings.num_directions < 2:
             raise GanzooError("hessian penalises mixed derivatives: it needs --directions 2 or more")
-        if self.hparams["deformator"] == "mlp":
-            raise GanzooError("hessian needs a linear deformator (-p deformator=ortho, span, unit or linear)")
         return nn.Identity()  # A is trained alone
 
     def objective(self, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
