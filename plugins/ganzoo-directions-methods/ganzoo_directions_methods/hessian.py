@@ -73,10 +73,22 @@ class HessianPenalty(TrainedMethod):
 
     def build_image_model(self, generator: GeneratorAdapter, settings: RunSettings) -> nn.Module:
         if settings.num_directions < 2:
-            raise GanzooError("hessian penalises mixed derivatives: it needs --directions 2 or more")
+            raise GanzooError(f"{self.name} compares directions: it needs --directions 2 or more")
         return nn.Identity()  # A is trained alone
 
     def objective(self, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+        centre, forward, backward, eps = self.probe_renders(trainer, both_sides=True)
+        sdd = (forward - 2 * centre + backward) / eps**2  # (P, B, C*H*W): v^T H v per pixel
+        loss = sdd.var(dim=0, unbiased=True).mean()
+        curvature = sdd.detach().square().mean()  # how much second-order change there is at all
+        return loss, torch.stack([loss.detach(), curvature])
+
+    def probe_renders(
+        self, trainer: Trainer, both_sides: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
+        """Images at z' = z + A(k, d) and at z' + eps Q v (and z' - eps Q v with ``both_sides``) for
+        ``probes`` Rademacher vectors v, in one render: ``(B, C*H*W)``, ``(P, B, C*H*W)`` twice
+        (the second ``None`` without ``both_sides``), and eps."""
         G, A, s, K = trainer.G, trainer.A_step, trainer.s, trainer.K
         B, W, rng, device = s.batch_size, trainer.world, trainer.rng, trainer.device
         eps, probes = self.hparams["epsilon"], self.hparams["probes"]
@@ -91,12 +103,35 @@ class HessianPenalty(TrainedMethod):
         codes = A(torch.cat([k, every]), torch.cat([d, eps * v.reshape(-1)]))  # (B + P*B*K, D)
         base = codes[:B]  # (B, D)
         probe = codes[B:].view(probes, B, K, -1).sum(dim=2)  # (P, B, D): eps Q v
-        shifts = torch.cat([base[None], base + probe, base - probe])  # (1 + 2P, B, D)
-        z_rep = z[None].expand(1 + 2 * probes, -1, -1)  # (1 + 2P, B, D)
+        sides = [base[None], base + probe] + ([base - probe] if both_sides else [])
+        shifts = torch.cat(sides)  # (1 + 2P or 1 + P, B, D)
+        n = shifts.shape[0]
+        z_rep = z[None].expand(n, -1, -1)  # (n, B, D)
         images = trainer.render_pairs(z_rep.reshape(-1, z.shape[1]), shifts.reshape(-1, z.shape[1]))
-        images = images.float().reshape(1 + 2 * probes, B, -1)  # (1 + 2P, B, C*H*W)
-        centre, forward, backward = images[0], images[1 : 1 + probes], images[1 + probes :]
-        sdd = (forward - 2 * centre + backward) / eps**2  # (P, B, C*H*W): v^T H v per pixel
-        loss = sdd.var(dim=0, unbiased=True).mean()
-        curvature = sdd.detach().square().mean()  # how much second-order change there is at all
-        return loss, torch.stack([loss.detach(), curvature])
+        images = images.float().reshape(n, B, -1)  # (n, B, C*H*W)
+        backward = images[1 + probes :] if both_sides else None
+        return images[0], images[1 : 1 + probes], backward, eps
+
+
+class OrthogonalJacobian(HessianPenalty):
+    """OroJaR (Wei, Shi, Liu, Ji, Gao, Wu & Zuo, ICCV 2021: "Orthogonal Jacobian regularization for
+    unsupervised disentanglement in image generation"): the image *changes* along different
+    directions should be orthogonal. With fd_v = (G(z' + eps Q v) - G(z')) / eps ~ J Q v, the squared
+    norm |J Q v|^2 = sum_ij v_i v_j M_ij with M = Q^T J^T J Q, so its variance over Rademacher v is
+    2 sum_{i != j} M_ij^2: the loss makes the per-latent metric M diagonal (their estimator: a forward
+    difference, the variance of the dot products, mean). Unlike the Hessian Penalty it compares whole
+    image changes rather than each pixel alone, which is what they argue spatially correlated factors
+    (shape, size, rotation) need. DeepSpectral diagonalises the *mean* of J^T J; with
+    ``-p deformator=span`` this diagonalises each latent's at once (docs/methods.md)."""
+
+    name = "orojar"
+    summary = "OroJaR (Wei et al. 2021): directions whose image changes are orthogonal at every latent"
+    statistics = ("loss", "change")
+
+    def objective(self, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+        centre, forward, _, eps = self.probe_renders(trainer, both_sides=False)
+        fd = (forward - centre) / eps  # (P, B, C*H*W): J Q v
+        dots = fd.square().sum(dim=2)  # (P, B): |J Q v|^2
+        loss = dots.var(dim=0, unbiased=True).mean()
+        change = dots.detach().mean() / fd.shape[2]  # mean squared change per pixel
+        return loss, torch.stack([loss.detach(), change])

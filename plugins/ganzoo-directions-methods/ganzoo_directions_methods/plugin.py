@@ -3,7 +3,7 @@
 from ganzoo_directions.hookspecs import hookimpl
 
 from .disco import DisCo
-from .hessian import HessianPenalty
+from .hessian import HessianPenalty, OrthogonalJacobian
 from .methods import Baseline, Centroid, CentroidOrtho, TwoShift
 
 
@@ -15,3 +15,4 @@ def register_direction_methods(register):
     register(CentroidOrtho)
     register(DisCo)
     register(HessianPenalty)
+    register(OrthogonalJacobian)
