@@ -31,7 +31,8 @@ FIRST_PARTY = {
     "sprites": "ganzoo-directions-sprites",
     **dict.fromkeys(("shapes3d", "dsprites"), "ganzoo-directions-testbeds"),
     **dict.fromkeys(
-        ("baseline", "two-shift", "centroid", "centroid-ortho", "disco"), "ganzoo-directions-methods"
+        ("baseline", "two-shift", "centroid", "centroid-ortho", "disco", "hessian", "orojar"),
+        "ganzoo-directions-methods",
     ),
     **dict.fromkeys(
         ("sefa", "ganspace", "deepspectral", "random", "axes", "oracle"), "ganzoo-directions-closedform"
