@@ -31,7 +31,16 @@ FIRST_PARTY = {
     "sprites": "ganzoo-directions-sprites",
     **dict.fromkeys(("shapes3d", "dsprites"), "ganzoo-directions-testbeds"),
     **dict.fromkeys(
-        ("baseline", "two-shift", "centroid", "centroid-ortho", "disco", "hessian", "orojar"),
+        (
+            "baseline",
+            "two-shift",
+            "centroid",
+            "centroid-ortho",
+            "disco",
+            "hessian",
+            "orojar",
+            "orojar-span",
+        ),
         "ganzoo-directions-methods",
     ),
     **dict.fromkeys(

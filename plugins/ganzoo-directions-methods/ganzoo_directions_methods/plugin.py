@@ -3,7 +3,7 @@
 from ganzoo_directions.hookspecs import hookimpl
 
 from .disco import DisCo
-from .hessian import HessianPenalty, OrthogonalJacobian
+from .hessian import HessianPenalty, OrthogonalJacobian, OrthogonalJacobianInSpan
 from .methods import Baseline, Centroid, CentroidOrtho, TwoShift
 
 
@@ -16,3 +16,4 @@ def register_direction_methods(register):
     register(DisCo)
     register(HessianPenalty)
     register(OrthogonalJacobian)
+    register(OrthogonalJacobianInSpan)
