@@ -7,7 +7,7 @@ them from here; where the paper gives a value it is the paper's (Lu et al. / Voy
 from __future__ import annotations
 
 GENERATOR = "sngan-sprites"  # the embedded GAN: works offline, its true factors are known
-METHOD = "centroid-ortho"  # the paper's centroid made rigid and local (docs/results.md section 7)
+METHOD = "orojar-span"  # OroJaR within the span of DeepSpectral's directions (docs/results.md section 10)
 NUM_DIRECTIONS = 128  # K, capped at the generator's maximum (its latent dimension)
 STEPS = 200_000  # the paper's training length; a generator's recommended_steps overrides it
 BATCH_SIZE = 32

@@ -308,9 +308,7 @@ def test_list_fits_80_columns_without_breaking_words(monkeypatch):
     lines = result.stdout.splitlines()
     assert result.returncode == 0 and all(len(line) <= 80 for line in lines)
     assert f"generator sngan-sprites  (ganzoo-directions-sngan {version('ganzoo-directions-sngan')})" in lines
-    assert (
-        f"method centroid-ortho  (ganzoo-directions-methods {version('ganzoo-directions-methods')})" in lines
-    )
+    assert f"method orojar-span  (ganzoo-directions-methods {version('ganzoo-directions-methods')})" in lines
     assert not any(line.startswith(("┃", "│")) for line in lines)  # a block per entry, not a table
 
 

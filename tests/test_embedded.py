@@ -33,13 +33,15 @@ def test_discover_without_arguments_uses_the_shipped_gan(tmp_path):
     result = invoke("discover", "--steps", "3", "--rca-pairs", "16", "--out", str(out))
     assert result.returncode == 0, result.stderr
     spec = DirectionSet.load(out).spec
-    assert spec["generator"]["name"] == "sngan-sprites" and spec["method"]["name"] == "centroid-ortho"
+    assert spec["generator"]["name"] == "sngan-sprites" and spec["method"]["name"] == "orojar-span"
+    assert spec["method"]["hyperparameters"]["init"] == "deepspectral"  # starts from closed form
     settings = spec["settings"]
-    assert settings["num_directions"] == 8 and settings["eps_max"] == 2.0 and settings["lr"] == 1e-3
+    assert settings["num_directions"] == 8 and settings["eps_max"] == 2.0 and settings["lr"] == 1e-2
     assert "spread of" not in result.stderr  # its shifts stay inside the prior
     said = " ".join(result.stderr.split())  # --help says the default run prints what it took
-    assert "centroid-ortho recommends for sngan-sprites: lr 0.001, eps_max 2, num_directions 8" in said
-    assert spec["ranking"]["by"] == "rca" and sorted(spec["ranking"]["order"]) == list(range(8))
+    assert "orojar-span recommends for sngan-sprites: lr 0.01, eps_max 2, num_directions 8 (" in said
+    # no reconstructor: ranked by image change, as closed-form sets
+    assert spec["ranking"]["by"] == "image_change" and sorted(spec["ranking"]["order"]) == list(range(8))
     strongest = ",".join(str(k) for k in spec["ranking"]["order"][:3])
     assert f"--directions {strongest} --samples 4" in said  # "next:" suggests the strongest
     paper = invoke(

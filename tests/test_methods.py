@@ -112,6 +112,36 @@ def test_centroid_ortho_is_the_centroid_with_the_measured_changes(registry, tmp_
     assert spec["lr"] == 1e-4 and spec["num_directions"] == 2 and spec["eps_max"] == 1.5  # given ones kept
 
 
+@pytest.mark.slow
+def test_orojar_span_is_orojar_in_deepspectrals_span_with_its_measured_settings(tmp_path):
+    """One source of truth: `orojar-span` (the default method) trains exactly `orojar -p deformator=span
+    -p init=deepspectral` at its recommended settings, and a run that does not give --steps takes the
+    500 steps docs/results.md section 10 measured."""
+    from ganzoo_directions.directions import DirectionSet
+    from ganzoo_directions.interfaces import RunSettings
+    from ganzoo_directions.runs import RunRequest, build_generator, build_method, execute
+
+    G = build_generator("sprites", options={"image_size": 16})
+    recommended = build_method("orojar-span").recommended_settings(G)
+    assert recommended == {"lr": 1e-2, "eps_max": 1.5, "num_directions": 4, "steps": 500}
+
+    def run(method, params, settings, given=frozenset({"steps"})):
+        folder = tmp_path / f"{method}-{len(list(tmp_path.iterdir()))}"
+        values = {"steps": 3, "batch_size": 4, **settings}
+        s = RunSettings(run_dir=folder, log_every=1, **values)
+        execute(RunRequest("sprites", method, {"image_size": 16}, None, params, s, given), rca_pairs=8)
+        return DirectionSet.load(folder)
+
+    ours = run("orojar-span", {}, {})
+    assert ours.spec["settings"]["steps"] == 3 and ours.spec["settings"]["num_directions"] == 4
+    theirs = run("orojar", {"deformator": "span", "init": "deepspectral"}, {**recommended, "steps": 3})
+    assert torch.equal(ours.directions, theirs.directions)
+    sefa = run("sefa", {}, {"num_directions": 4})
+    assert not torch.allclose(ours.directions, sefa.directions, atol=1e-3)  # it starts elsewhere
+    untold = run("orojar-span", {}, {"batch_size": 2}, given=frozenset({"batch_size"}))
+    assert untold.spec["settings"]["steps"] == 500
+
+
 def test_the_shift_law_reads_the_spread_around_the_mean():
     """centroid-ortho's eps_max is half the latents' spread around their mean: in StyleGAN2's W it
     follows psi (|w| would not), BigGAN's sampling truncation does not shrink it, and the embedded
