@@ -127,7 +127,8 @@ def _train(plan: BenchmarkPlan, variant: Variant, seed: int, folder: Path, repor
             shutil.rmtree(folder)
         values = {"steps": plan.steps, "num_directions": plan.num_directions, **variant.settings}
         settings = RunSettings(seed=seed, run_dir=folder, **values)
-        given = frozenset(variant.settings) | ({"num_directions"} if plan.num_directions else set())
+        chosen = {"num_directions": plan.num_directions, "steps": plan.steps}  # 0: not chosen
+        given = frozenset(variant.settings) | {name for name, value in chosen.items() if value}
         request = RunRequest(
             plan.generator,
             variant.method,

@@ -106,7 +106,7 @@ allow_mismatch_option = click.option(
     is_flag=True,
     help="Apply the set even if the generator's weights differ from those it was made for.",
 )
-#: how --help states a setting some methods recommend per generator (centroid-ortho, the default)
+#: how --help states a setting some methods recommend per generator (orojar-span, the default)
 RECOMMENDED = (
     "[default: what the method recommends for the generator where it does (the default method does; "
     "the run prints the values it took); else {plain}]"

@@ -511,9 +511,10 @@ class DirectionMethod(abc.ABC):
 
     def recommended_settings(self, generator: GeneratorAdapter) -> dict[str, Any]:
         """``RunSettings`` result fields (``lr``, ``eps_max``, ``eps_min``, ``num_directions``,
-        ``batch_size``) this method recommends for ``generator``. The host uses them for a fresh run
-        wherever the user gave no value (a flag of ``discover``, a key of a benchmark variant); the
-        run records what it used. Default: none (the project's defaults)."""
+        ``batch_size``, ``steps``) this method recommends for ``generator``. The host uses them for a
+        fresh run wherever the user gave no value (a flag of ``discover`` or ``benchmark``, a key of
+        a benchmark variant); the run records what it used. Default: none (the project's
+        defaults)."""
         return {}
 
     @abc.abstractmethod

@@ -116,6 +116,7 @@ class RunSettings:
             "Training steps; on --resume not fewer than already trained.",
             low=1,
             high=defaults.MAX_STEPS,
+            recommended=True,
             unset="the generator's recommended steps (sprites: 2000)",
         ),
     )
