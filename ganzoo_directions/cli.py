@@ -87,7 +87,7 @@ def cli() -> None:
 
     \b
     Quick start (no download, CPU, a few minutes):
-      zoo-dirs discover                       # the embedded sngan-sprites GAN, centroid-ortho
+      zoo-dirs discover                       # the embedded sngan-sprites GAN, orojar-span
       zoo-dirs traverse runs/<run> --out grid.png
     """
     from . import plugins
