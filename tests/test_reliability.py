@@ -176,7 +176,9 @@ def test_stray_temporary_files_are_removed_on_the_next_start(registry, tmp_path)
 
 
 def test_training_that_diverges_stops_with_one_line(registry, tmp_path, monkeypatch):
-    monkeypatch.setattr(Trainer, "train_step", lambda self: torch.full((5,), math.nan))
+    monkeypatch.setattr(
+        Trainer, "train_step", lambda self: torch.full((len(self.method.statistics),), math.nan)
+    )
     result = discover("--out", str(tmp_path / "run"), "--steps", "4", "--log-every", "2")
     assert result.exit_code == 1 and "training diverged by step 2" in result.output
     assert not (tmp_path / "run" / FILE_NAME).exists()
@@ -280,8 +282,9 @@ def test_fresh_runs_refuse_folders_holding_anything(registry, tmp_path):
         (["--eps-max", "inf"], "not a finite number"),
         (["--lr", "inf"], "not a finite number"),
         (["--lr", "nan"], "not a finite number"),
-        (["-p", "shift_weight=nan"], "must be a finite number"),
-        (["-p", "hidden=-5"], "must be at least 1"),
+        (["--method", "centroid-ortho", "-p", "shift_weight=nan"], "must be a finite number"),
+        (["--method", "centroid-ortho", "-p", "hidden=-5"], "must be at least 1"),
+        (["-p", "probes=1"], "must be at least 2"),  # the default method's
         (["--device", "gpu0"], "unknown device 'gpu0'"),
         (["--device", "meta"], "unknown device 'meta'"),
         (["--seed", "100000000000000000000000"], "0<=x<=9223372036854775807"),
@@ -461,7 +464,21 @@ def test_printed_next_commands_run_as_pasted(registry, tmp_path, monkeypatch):
     --out is refused before anything is created (the commands could not be pasted)."""
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        cli, ["discover", *SPRITES[:-4], "--directions", "1", "--batch", "4", "--steps", "2", "--out", "-x"]
+        cli,
+        [
+            "discover",
+            *SPRITES[:-4],
+            "--method",
+            "centroid-ortho",
+            "--directions",
+            "1",
+            "--batch",
+            "4",
+            "--steps",
+            "2",
+            "--out",
+            "-x",
+        ],
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -741,7 +758,8 @@ def test_sizes_read_from_a_direction_file_are_bounded_before_allocating(registry
 
 def test_resume_keeps_the_runs_rca_pairs(registry, tmp_path):
     out = tmp_path / "run"
-    assert discover("--out", str(out), "--steps", "2", "--rca-pairs", "24").exit_code == 0
+    started = discover("--method", "centroid-ortho", "--out", str(out), "--steps", "2", "--rca-pairs", "24")
+    assert started.exit_code == 0  # a method with a reconstructor: RCA is measured with it
     result = CliRunner().invoke(cli, ["discover", "--resume", "--out", str(out), "--steps", "4"])
     assert result.exit_code == 0, result.output
     assert DirectionSet.load(out).metrics["rca_pairs"] == 24  # not the 2,000 of a flag left out
