@@ -26,6 +26,8 @@ from ganzoo_directions.interfaces import GeneratorAdapter, Option, RunSettings
 from ganzoo_directions.reconstructors import fit
 from ganzoo_directions.training import TrainedMethod
 
+from .methods import local_eps_max
+
 if TYPE_CHECKING:
     from ganzoo_directions.training import Trainer
 
@@ -92,12 +94,11 @@ class DisCo(TrainedMethod):
     }
 
     def recommended_settings(self, generator: GeneratorAdapter) -> dict[str, Any]:
-        # the shift law of centroid-ortho (half the latents' spread around their mean), so that both
-        # are compared at the same magnitudes; DisCo's own is 6 * N(0, 1) in every latent space
-        spread = generator.latent_spread()
+        # the shift law of centroid-ortho, so that both are compared at the same magnitudes; DisCo's
+        # own is 6 * N(0, 1) in every latent space
         return {
             "lr": 1e-4,  # theirs (Adam on navigator and encoder together)
-            "eps_max": max(defaults.EPS_MIN * 2, round(spread)) / 2,
+            "eps_max": local_eps_max(generator),
             "num_directions": max(2, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
         }
 

@@ -36,6 +36,8 @@ from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import GeneratorAdapter, Option, RunSettings
 from ganzoo_directions.training import TrainedMethod
 
+from .methods import local_eps_max
+
 if TYPE_CHECKING:
     from ganzoo_directions.training import Trainer
 
@@ -56,19 +58,16 @@ class HessianPenalty(TrainedMethod):
             choices=tuple(kind for kind, cls in DEFORMATORS.items() if cls.linear),
         ),
         "init": TrainedMethod.common_hyperparameters(deformator="ortho", shift_weight=0.0)["init"],
-        "epsilon": Option(
-            0.1, "step of the central second difference, in latent units (theirs: 0.1)", minimum=1e-4
-        ),
+        "epsilon": Option(0.1, "step of the finite differences, in latent units (theirs: 0.1)", minimum=1e-4),
         "probes": Option(2, "Rademacher vectors per latent whose variance is taken (theirs: 2)", minimum=2),
     }
 
     def recommended_settings(self, generator: GeneratorAdapter) -> dict[str, Any]:
-        # the shift law of centroid-ortho (half the latents' spread), so the points where the Hessian
-        # is taken are those the other methods are trained at; their A_lr
-        spread = generator.latent_spread()
+        # the shift law of centroid-ortho, so the points where the derivatives are taken are those
+        # the other methods are trained at; their A_lr
         return {
             "lr": 1e-2,
-            "eps_max": max(defaults.EPS_MIN * 2, round(spread)) / 2,
+            "eps_max": local_eps_max(generator),
             "num_directions": max(2, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
         }
 

@@ -73,6 +73,14 @@ class Centroid(TwoShift):
         self.centroid_sums.copy_(state["centroid_sums"])
 
 
+def local_eps_max(generator: GeneratorAdapter) -> float:
+    """The local shift law (docs/results.md section 7): eps_max half the latents' spread around their
+    mean (:meth:`GeneratorAdapter.latent_spread`), to the nearest 0.5 and at least eps_min. In a
+    16-dim N(0, I) the spread is ~4; in StyleGAN's W the distance to the mean w (which follows psi);
+    BigGAN's untruncated prior (docs/methods.md). The methods that train at local shifts share it."""
+    return max(defaults.EPS_MIN * 2, round(generator.latent_spread())) / 2
+
+
 class CentroidOrtho(Centroid):
     """The paper's centroid with four changes that make it find disentangled directions where the
     truth is known (docs/results.md section 7): an orthonormal deformator, the image-space
@@ -97,12 +105,8 @@ class CentroidOrtho(Centroid):
     }
 
     def recommended_settings(self, generator: GeneratorAdapter) -> dict[str, Any]:
-        # the latents' spread around their mean: |z| ~ 4 on a 16-dim N(0, I); in StyleGAN's W the
-        # distance to the mean w (which follows psi); BigGAN's untruncated prior (docs/methods.md)
-        spread = generator.latent_spread()
-        eps_max = max(defaults.EPS_MIN * 2, round(spread)) / 2  # half of it, to the nearest 0.5
         return {
             "lr": 1e-3,
-            "eps_max": eps_max,
+            "eps_max": local_eps_max(generator),
             "num_directions": max(1, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
         }
