@@ -110,7 +110,7 @@ def test_pickled_code_is_refused(family, tmp_path):
 
 
 # the smallest discovery run: enough to go through loading, a training step and the RCA
-TINY_RUN = ["--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8"]
+TINY_RUN = ["--method", "centroid", "--batch", "2", "--directions", "2", "--rca-pairs", "2", "-p", "hidden=8"]
 
 
 @pytest.mark.slow

@@ -720,7 +720,8 @@ def test_a_checkpoint_write_that_fails_is_one_line_naming_the_file(tmp_path):
 
     out = tmp_path / "run"
     exe = Path(sys.executable).with_name("zoo-dirs")
-    args = [str(exe), "discover", *SPRITES, "--steps", "4", "--checkpoint-every", "2", "--out", str(out)]
+    args = [str(exe), "discover", *SPRITES, "--method", "centroid-ortho", "--steps", "4"]  # a reconstructor
+    args += ["--checkpoint-every", "2", "--out", str(out)]  # to checkpoint: more than 48 KiB
     result = subprocess.run(args, capture_output=True, text=True, preexec_fn=limit, timeout=300)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
