@@ -76,6 +76,22 @@ def test_resume_equals_uninterrupted(registry, sprites, quick_settings, tmp_path
     assert steps == [2, 4, 6, 8, 10]
 
 
+def test_a_method_that_trains_a_alone_resumes_exactly(sprites, quick_settings, tmp_path):
+    """orojar (no image network, no optimiser for it): its checkpoint resumes to the same set."""
+    from ganzoo_directions.runs import build_method
+
+    def train(settings):
+        return build_method("orojar", {"init": "random"}).discover(sprites, settings)
+
+    full = train(quick_settings(steps=8, run_dir=tmp_path / "full"))
+    first = quick_settings(steps=4, run_dir=tmp_path / "split")
+    train(first)
+    resumed = train(replace(first, steps=8, resume=True))
+    assert full.reconstructor is None and torch.equal(full.directions, resumed.directions)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / LOG_NAME).read_text().splitlines()]
+    assert steps == [2, 4, 6, 8]  # continued from the checkpoint, not started again
+
+
 def test_ctrl_c_checkpoints_at_a_step_boundary_and_resumes(registry, sprites, quick_settings, tmp_path):
     full = _train(registry, sprites, quick_settings(steps=9, run_dir=tmp_path / "full", checkpoint_every=100))
 
