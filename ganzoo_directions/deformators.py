@@ -165,6 +165,7 @@ class SpanDeformator(OrthoDeformator):
     kind = "span"
 
     def __init__(self, num_directions: int, latent_dim: int, init: str = "identity") -> None:
+        # the parent's D x D draw is kept (and replaced): the measured runs' random streams follow it
         super().__init__(num_directions, latent_dim, init)
         scale = 1e-3 if init == "identity" else 1.0
         self.log_mat_half = nn.Parameter(scale * torch.randn(num_directions, num_directions))

@@ -51,6 +51,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     options = {"image_size": args.image_size}
     params = dict(item.split("=", 1) for item in args.param)
+    given = frozenset({"num_directions", "steps", "batch_size", "lr", "eps_max"})  # no recommendation
     generator = build_generator("sprites", options=options)
     true = generator.known_factors().directions
     K = generator.max_directions
@@ -87,7 +88,6 @@ def main() -> None:
                     log_every=100,
                 )
                 settings.run_dir.mkdir()
-                given = frozenset({"num_directions", "steps", "batch_size", "lr", "eps_max"})
                 request = RunRequest("sprites", method, options, None, params, settings, given)
                 outcome = execute(request)
                 metrics = outcome.directions.metrics

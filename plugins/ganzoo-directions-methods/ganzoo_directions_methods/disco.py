@@ -19,14 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo_directions import defaults
 from ganzoo_directions.deformators import sample_magnitudes
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import GeneratorAdapter, Option, RunSettings
 from ganzoo_directions.reconstructors import fit
 from ganzoo_directions.training import TrainedMethod
 
-from .methods import local_eps_max
+from .methods import half_the_directions, local_eps_max
 
 if TYPE_CHECKING:
     from ganzoo_directions.training import Trainer
@@ -99,7 +98,7 @@ class DisCo(TrainedMethod):
         return {
             "lr": 1e-4,  # theirs (Adam on navigator and encoder together)
             "eps_max": local_eps_max(generator),
-            "num_directions": max(2, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
+            "num_directions": half_the_directions(generator, at_least=2),
         }
 
     def build_image_model(self, generator: GeneratorAdapter, settings: RunSettings) -> nn.Module:

@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ganzoo_directions import defaults
 from ganzoo_directions.deformators import DEFORMATORS, sample_magnitudes
 from ganzoo_directions.errors import GanzooError
 from ganzoo_directions.interfaces import GeneratorAdapter, Option, RunSettings
 from ganzoo_directions.training import TrainedMethod
 
-from .methods import local_eps_max
+from .methods import half_the_directions, local_eps_max
 
 if TYPE_CHECKING:
     from ganzoo_directions.training import Trainer
@@ -68,7 +67,7 @@ class HessianPenalty(TrainedMethod):
         return {
             "lr": 1e-2,
             "eps_max": local_eps_max(generator),
-            "num_directions": max(2, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
+            "num_directions": half_the_directions(generator, at_least=2),
         }
 
     def build_image_model(self, generator: GeneratorAdapter, settings: RunSettings) -> nn.Module:

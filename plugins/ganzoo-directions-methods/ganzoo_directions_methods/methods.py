@@ -81,6 +81,12 @@ def local_eps_max(generator: GeneratorAdapter) -> float:
     return max(defaults.EPS_MIN * 2, round(generator.latent_spread())) / 2
 
 
+def half_the_directions(generator: GeneratorAdapter, at_least: int = 1) -> int:
+    """K half the generator's latent dimension (at most the project's K, at least ``at_least``): the
+    K the methods measured at local shifts recommend."""
+    return max(at_least, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2))
+
+
 class CentroidOrtho(Centroid):
     """The paper's centroid with four changes that make it find disentangled directions where the
     truth is known (docs/results.md section 7): an orthonormal deformator, the image-space
@@ -108,5 +114,5 @@ class CentroidOrtho(Centroid):
         return {
             "lr": 1e-3,
             "eps_max": local_eps_max(generator),
-            "num_directions": max(1, min(defaults.NUM_DIRECTIONS, generator.max_directions // 2)),
+            "num_directions": half_the_directions(generator),
         }
