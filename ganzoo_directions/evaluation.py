@@ -168,7 +168,9 @@ def evaluate(
             progress=bar("held-out reconstructor", options.heldout_steps),
             reconstructor_size=int(settings.get("reconstructor_size") or 0),
         )
-        results["heldout_rca"] = accuracy(R, options.seed + 7)
+        heldout, per_direction = accuracy(R, options.seed + 7, per_direction=True)
+        results["heldout_rca"] = heldout
+        results["heldout_rca_per_direction"] = per_direction.tolist()
         results.update(heldout_rca_steps=options.heldout_steps, rca_chance=1.0 / K)
         done()
     if distance is not None:

@@ -40,6 +40,9 @@ def test_evaluate_records_metrics_and_never_touches_training(trained_run):
     assert results["rca"] > results["rca_chance"] + 0.08  # 0.39 when written: 3.7 sigma above chance
     correct = results["heldout_rca"] * 128  # a count of 128 fresh pairs (5 steps: about chance)
     assert abs(correct - round(correct)) < 1e-6
+    per_direction = results["heldout_rca_per_direction"]  # (K,) accuracy on each direction's pairs
+    assert len(per_direction) == 4 and all(0 <= a <= 1 for a in per_direction)
+    assert min(per_direction) <= results["heldout_rca"] <= max(per_direction)
     assert results["ppl"] > 0 and "not comparable" in results["ppl_distance"]
     # ortho (unit) directions: per unit eps and per unit latent distance agree
     assert results["ppl_latent"] == pytest.approx(results["ppl"], rel=1e-3)
