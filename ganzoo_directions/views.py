@@ -114,7 +114,8 @@ def print_scores(title: str, results: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("value")
     for key, value in results.items():
-        if key in ("factor_effects",):
+        matrix = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+        if matrix or key.endswith("_per_direction"):  # (K, ...): metrics.json has them
             continue
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     Console().print(table)

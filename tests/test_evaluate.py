@@ -97,6 +97,7 @@ def test_evaluate_and_compare_on_the_command_line(trained_run, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "rca" in result.stdout and "recorded in" in result.stdout
+    assert "rca_per_direction" not in result.stdout  # (K,) lists stay in metrics.json
     result = invoke("evaluate", str(trained_run), "--metrics", "rca,nonsense")
     assert result.returncode != 0 and "unknown metrics" in result.stderr
     plot = tmp_path / "table.png"
