@@ -72,7 +72,7 @@ from .settings import VARIANT_SETTINGS
     type=click.IntRange(min=1),
     default=defaults.HELDOUT_STEPS,
     show_default=True,
-    help="Training steps of the held-out reconstructor. held-out RCA is a lower bound set by this "
+    help="Training steps of the held-out reconstructor. Held-out RCA is a lower bound set by this "
     "budget: raise it where K is large or the changes small (W, K = 16: 0.62 at 2000, 0.87 at 8000).",
 )
 @click.option(
