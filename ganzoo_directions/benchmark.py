@@ -163,7 +163,7 @@ def run_benchmark(
                 progress(f"training {name}")
             reporter = reporter_for(name) if reporter_for else SilentReporter()
             _train(plan, variant, seed, folder, reporter)
-        recorded = recorded_metrics(folder)  # metrics.json, read once
+        recorded = recorded_metrics(folder, plan.eval.heldout_steps)  # metrics.json, read once
         missing = tuple(m for m in plan.metrics if m not in recorded)
         if missing:
             if progress:

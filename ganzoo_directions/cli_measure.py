@@ -17,6 +17,7 @@ from .cli_options import (
     SeedList,
     device_option,
     gen_options_option,
+    heldout_steps_option,
     random_weights_option,
     set_weights_option,
     setting_option,
@@ -67,14 +68,7 @@ from .settings import VARIANT_SETTINGS
     help="StyleGAN's face crop before PPL's distance (FFHQ-like generators); images are always "
     f"downsampled to at most {defaults.PPL_SIZE} px first, as StyleGAN's PPL.",
 )
-@click.option(
-    "--heldout-steps",
-    type=click.IntRange(min=1),
-    default=defaults.HELDOUT_STEPS,
-    show_default=True,
-    help="Training steps of the held-out reconstructor. Held-out RCA is a lower bound set by this "
-    "budget: raise it where K is large or the changes small (W, K = 16: 0.62 at 2000, 0.87 at 8000).",
-)
+@heldout_steps_option
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
@@ -281,6 +275,7 @@ def compare(runs: tuple[Path, ...], fmt: str, plot: Path | None) -> None:
     show_default=True,
     help="MIG/DCI: generated images the encoder trains on (real labelled images: 2/5 of it).",
 )
+@heldout_steps_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -304,6 +299,7 @@ def benchmark(
     ppl_net: str,
     protocol_steps: int,
     protocol_images: int,
+    heldout_steps: int,
     out: Path,
     device: str,
 ) -> None:
@@ -339,6 +335,7 @@ def benchmark(
             ppl_net=ppl_net,
             protocol_steps=protocol_steps,
             protocol_images=protocol_images,
+            heldout_steps=heldout_steps,
         ),
         device=device,
     )

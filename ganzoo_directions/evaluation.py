@@ -282,8 +282,11 @@ def record(folder: Path, dset: DirectionSet, results: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(existing, indent=2, sort_keys=True) + os.linesep)
 
 
-def recorded_metrics(folder: Path) -> list[str]:
-    """The metrics (``--metrics`` names) ``folder/metrics.json`` holds, or says why it cannot."""
+def recorded_metrics(folder: Path, heldout_steps: int | None = None) -> list[str]:
+    """The metrics (``--metrics`` names) ``folder/metrics.json`` holds, or says why it cannot. With
+    ``heldout_steps``, a held-out RCA measured with another reconstructor budget does not count."""
     path = folder / METRICS_FILE
     recorded = json.loads(path.read_text()) if path.is_file() else {}
+    if heldout_steps is not None and recorded.get("heldout_rca_steps", heldout_steps) != heldout_steps:
+        recorded.pop("heldout_rca", None)
     return [name for name in NAMES if metric(name).recorded_in(recorded)]

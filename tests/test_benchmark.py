@@ -53,6 +53,18 @@ def test_benchmark_command_runs_a_grid_and_resumes(tmp_path):
     assert again.stdout == first.stdout
 
 
+def test_benchmark_heldout_steps_reach_the_cells_and_a_new_budget_rescores(tmp_path):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--gen", "sprites", "-g", "image_size=32", "--methods", "random", "--seeds", "0"]
+    args += ["--metrics", "heldout_rca", "--samples", "16", "--out", str(out)]
+    for steps in (2, 3):
+        result = invoke(*args, "--heldout-steps", str(steps))
+        assert result.returncode == 0, result.stderr
+        recorded = json.loads((out / "random" / "s0" / "metrics.json").read_text())
+        assert recorded["heldout_rca_steps"] == steps  # 3: not the cell's 2-step score reused
+        assert 0 <= recorded["heldout_rca"] <= 1
+
+
 def test_benchmark_refuses_unknown_methods_with_the_valid_names(tmp_path):
     result = invoke("benchmark", "--methods", "centroid,nope", "--out", str(tmp_path / "b"))
     assert result.returncode != 0 and "nope" in result.stderr and "centroid" in result.stderr
