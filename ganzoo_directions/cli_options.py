@@ -121,7 +121,7 @@ def recorded_weights(ctx: click.Context, param: click.Parameter, value: str | No
     return normalise(value)
 
 
-#: commands that train: which generator weights
+#: commands that measure held-out RCA: the fresh reconstructor's budget
 heldout_steps_option = click.option(
     "--heldout-steps",
     type=click.IntRange(min=1),
@@ -132,7 +132,7 @@ heldout_steps_option = click.option(
     "0.87 at 8000).",
 )
 
-
+#: commands that train: which generator weights
 weights_option = click.option(
     "--weights",
     default=None,
